@@ -1,0 +1,142 @@
+"""Recipes: everything that defines a GAN besides the data, and the registry of standard ones.
+
+A recipe is a frozen value, so two runs with equal recipes are comparable and a recipe can be saved
+in a history file as plain data. Knobs apply to every recipe: ``recipe("wgan-gp", d_width=512)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
+
+Optimizer = Literal["adam", "rmsprop", "sgd"]
+Activation = Literal["relu", "leaky_relu", "tanh"]
+
+_LOSS_NAMES = ("minimax", "nonsaturating", "wgan", "lsgan", "hinge")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A GAN recipe. Defaults are the classic toy script's (DESIGN.md §5) at a CPU-friendly width:
+    G latent-128-128-128-dim and D dim-128-128-128-1, ReLU, Adam 1e-4 (0.5, 0.9), batch 256."""
+
+    name: str = "nonsaturating"
+    loss: str = "nonsaturating"
+    latent_dim: int = 2
+    g_width: int = 128
+    g_depth: int = 3
+    d_width: int = 128
+    d_depth: int = 3
+    g_residual: bool = False
+    d_residual: bool = False
+    activation: Activation = "relu"
+    batch_size: int = 256
+    n_critic: int = 1
+    g_lr: float = 1e-4
+    d_lr: float = 1e-4
+    optimizer: Optimizer = "adam"
+    betas: tuple[float, float] = (0.5, 0.9)
+    real_label: float = 1.0
+    clip: float | None = None
+    gp_weight: float = 0.0
+    r1_weight: float = 0.0
+    r2_weight: float = 0.0
+    spectral_norm: bool = False
+
+    def __post_init__(self) -> None:
+        problems = list(self._problems())
+        if problems:
+            raise ValueError(f"recipe {self.name!r}: " + "; ".join(problems))
+
+    def _problems(self) -> Any:
+        if self.loss not in _LOSS_NAMES:
+            yield f"loss={self.loss!r} is unknown; use one of {', '.join(_LOSS_NAMES)}"
+        for key in ("latent_dim", "g_width", "d_width", "batch_size", "n_critic"):
+            if getattr(self, key) < 1:
+                yield f"{key}={getattr(self, key)!r} must be at least 1"
+        for key in ("g_depth", "d_depth"):
+            if getattr(self, key) < 0:
+                yield f"{key}={getattr(self, key)!r} must be 0 (linear) or more hidden layers"
+        for key in ("g_lr", "d_lr"):
+            if not getattr(self, key) > 0:
+                yield f"{key}={getattr(self, key)!r} must be positive"
+        for key in ("gp_weight", "r1_weight", "r2_weight"):
+            if getattr(self, key) < 0:
+                yield f"{key}={getattr(self, key)!r} must be 0 (off) or positive"
+        if self.optimizer not in ("adam", "rmsprop", "sgd"):
+            yield f"optimizer={self.optimizer!r} is unknown; use adam, rmsprop or sgd"
+        if self.activation not in ("relu", "leaky_relu", "tanh"):
+            yield f"activation={self.activation!r} is unknown; use relu, leaky_relu or tanh"
+        if not 0 < self.real_label <= 1:
+            yield f"real_label={self.real_label!r} must be in (0, 1]; 0.9 is one-sided label smoothing"
+        if self.real_label != 1.0 and self.loss not in ("minimax", "nonsaturating", "lsgan"):
+            yield f"real_label applies to the minimax, nonsaturating and lsgan losses, not {self.loss!r}"
+        if self.clip is not None and not self.clip > 0:
+            yield f"clip={self.clip!r} must be positive (or None for no weight clipping)"
+
+    @property
+    def capacity_ratio(self) -> float:
+        """G's hidden units over D's: below 1 means a D larger than G (cause 4 of DESIGN.md §1)."""
+        return (self.g_width * max(self.g_depth, 1)) / (self.d_width * max(self.d_depth, 1))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        values = dict(data)
+        if isinstance(values.get("betas"), list):
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+
+# The standard recipes. Each changes only what defines it; every other knob is the default.
+_STANDARD: dict[str, dict[str, Any]] = {
+    "minimax": {"loss": "minimax"},
+    "nonsaturating": {"loss": "nonsaturating"},
+    # Arjovsky et al. 2017: weight clipping at 0.01, RMSProp 5e-5, 5 critic steps.
+    "wgan": {"loss": "wgan", "optimizer": "rmsprop", "g_lr": 5e-5, "d_lr": 5e-5, "clip": 0.01, "n_critic": 5},
+    # Gulrajani et al. 2017: λ = 10, 5 critic steps, Adam 1e-4 (0.5, 0.9).
+    "wgan-gp": {"loss": "wgan", "gp_weight": 10.0, "n_critic": 5},
+    "lsgan": {"loss": "lsgan"},
+    "hinge-sn": {"loss": "hinge", "spectral_norm": True},
+    "nonsaturating-r1": {"loss": "nonsaturating", "r1_weight": 1.0},
+    "label-smoothing": {"loss": "nonsaturating", "real_label": 0.9},
+    # Heusel et al. 2017: a faster D; 4× is the common ratio.
+    "ttur": {"loss": "nonsaturating", "g_lr": 1e-4, "d_lr": 4e-4},
+}
+
+_KNOBS = tuple(f.name for f in fields(Recipe) if f.name != "name")
+
+
+def recipe(name: str | Recipe = "nonsaturating", **overrides: Any) -> Recipe:
+    """A standard recipe by name, with any knob overridden.
+
+    ``width`` and ``depth`` set both networks at once; ``capacity_ratio`` is read off the result.
+    """
+    if isinstance(name, Recipe):
+        base = name
+    else:
+        try:
+            base = Recipe(name=name, **_STANDARD[name])
+        except KeyError:
+            raise ValueError(f"unknown recipe {name!r}; known recipes: {', '.join(list_recipes())}") from None
+    for both in ("width", "depth"):
+        if both in overrides:
+            value = overrides.pop(both)
+            overrides.setdefault(f"g_{both}", value)
+            overrides.setdefault(f"d_{both}", value)
+    unknown = sorted(set(overrides) - set(_KNOBS))
+    if unknown:
+        raise TypeError(
+            f"recipe {base.name!r}: unknown knob(s) {', '.join(unknown)}; "
+            f"known knobs: width, depth, {', '.join(_KNOBS)}"
+        )
+    if "betas" in overrides:
+        overrides["betas"] = tuple(overrides["betas"])
+    return replace(base, **overrides) if overrides else base
+
+
+def list_recipes() -> list[str]:
+    """The names ``recipe()`` accepts."""
+    return sorted(_STANDARD)

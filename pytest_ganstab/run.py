@@ -1,0 +1,103 @@
+"""``Run``: what the engine hands on: the per-seed trace, the trained generators, and the timing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import rng
+from .recipes import Recipe
+from .toys import Toy
+
+if TYPE_CHECKING:
+    from .assertions import Finding
+
+# Trace columns, one row per seed and recorded step (the probes of issue 2; metrics read these names).
+PROBES = (
+    "d_loss",  # D's objective without its regulariser (last critic step of the step)
+    "d_penalty",  # the weighted regulariser (gradient penalty, R1, R2), 0 when none
+    "g_loss",
+    "d_real",  # D's mean output on real: a probability for classifier losses, a raw score for critics
+    "d_fake",  # the same on fake
+    "d_auc",  # AUC of D's scores separating the real batch from the fake batch (1 = perfectly)
+    "g_grad_norm",  # L2 norm of G's whole gradient
+    "d_grad_norm",  # L2 norm of D's whole gradient (last critic step)
+    "g_signal",  # G's learning signal: mean over the batch of ‖∂ℓ_G/∂x‖ at each generated sample
+    "nonfinite",  # 1 when a loss or gradient of that seed was NaN/Inf at that step
+)
+EVAL_STREAM = rng.stream_id(0x5EED, 0xE7A1)
+
+
+@dataclass
+class Run:
+    """S seeds of one recipe trained on one toy. ``trace`` has one row per (seed, recorded step)."""
+
+    recipe: Recipe
+    toy: Toy
+    seeds: list[int]
+    base_seed: int
+    steps: int
+    device: str
+    wall_time_s: float
+    trace: pd.DataFrame
+    first_nonfinite_step: np.ndarray  # per seed, -1 when the seed stayed finite (checked every step)
+    generate: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
+    notes: list[str] = field(default_factory=list)
+    name: str | None = None
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def seed_steps_per_s(self) -> float:
+        return self.n_seeds * self.steps / self.wall_time_s if self.wall_time_s > 0 else float("nan")
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.recipe.name} on {self.toy.name}"
+
+    @torch.no_grad()
+    def samples(self, n: int = 2500) -> torch.Tensor:
+        """Final samples ``[S, n, dim]`` from fixed latents: the same latents for every call and run."""
+        if n < 1:
+            raise ValueError(f"samples: n={n} must be at least 1")
+        keys = rng.seed_keys(self.base_seed, self.seeds, self.device)
+        latents = rng.normal(keys, EVAL_STREAM, (n, self.recipe.latent_dim))
+        return self.generate(latents).float()
+
+    def seed_trace(self, seed: int) -> pd.DataFrame:
+        """The trace of one seed (by its index, as in ``seeds``)."""
+        if seed not in self.seeds:
+            raise KeyError(f"seed {seed} is not in this run; its seeds are {self.seeds}")
+        return self.trace[self.trace["seed"] == seed].reset_index(drop=True)
+
+    def diagnose(self, **thresholds: Any) -> list[Finding]:
+        """Every finding of ``assert_stable`` as data, without raising."""
+        from .assertions import diagnose
+
+        return diagnose(self, **thresholds)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain facts for summaries and history files."""
+        return {
+            "recipe": self.recipe.name,
+            **self.toy.describe(),
+            "seeds": self.n_seeds,
+            "steps": self.steps,
+            "device": self.device,
+            "wall_time_s": self.wall_time_s,
+            "seed_steps_per_s": self.seed_steps_per_s,
+            "nonfinite_seeds": int((self.first_nonfinite_step >= 0).sum()),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<Run {self.label}: {self.n_seeds} seeds × {self.steps} steps on {self.device}, "
+            f"{self.seed_steps_per_s:,.0f} seed-steps/s>"
+        )
