@@ -23,7 +23,6 @@ _EXPORTS = {
     "Run": "run",
     "metrics": None,
     "Finding": "findings",
-    "Verdict": "findings",
     "StabilityError": "findings",
     "assert_no_discriminator_dominance": "assertions",
     "assert_gradients_healthy": "assertions",
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
         assert_stable,
     )
     from .engine import train
-    from .findings import Finding, StabilityError, Verdict
+    from .findings import Finding, StabilityError
     from .losses import GANLoss
     from .recipes import Recipe, list_recipes, recipe
     from .run import Run

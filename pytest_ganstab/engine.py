@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ _G_INIT, _D_INIT, _REAL, _LATENT_D, _LATENT_G, _MIX = range(6)
 
 @dataclass
 class Stacks:
-    """G and D for all seeds, plus how to read G's output (user modules may reshape)."""
+    """G and D for all seeds, and notes for the summary (such as why seeds ran one after another)."""
 
     generator: Stack
     discriminator: Stack
@@ -83,7 +84,9 @@ def train(
     record_every: int = 1,
     probes: bool = True,
     progress: Progress | None = None,
-    stacks: Callable[[Recipe, Toy, torch.Tensor], Stacks] = build_mlps,
+    generator: Any = None,
+    discriminator: Any = None,
+    loss: str | GANLoss | None = None,
     name: str | None = None,
 ) -> Run:
     """Train ``seeds`` independent seeds of ``recipe`` on ``data`` for ``steps`` steps and return the Run.
@@ -92,6 +95,10 @@ def train(
     trace of long runs; ``probes=False`` records nothing (for measuring what probes cost).
     A NaN or Inf in one seed is recorded in ``Run.first_nonfinite_step`` and the trace; it never stops
     the other seeds.
+
+    ``generator`` and ``discriminator`` replace the recipe's MLPs with your own ``torch.nn.Module``
+    classes or factories (one seed's modules; see ``pytest_ganstab.usermodules``); ``loss`` replaces
+    the recipe's loss by name or with a ``GANLoss``.
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     if not isinstance(recipe, Recipe):
@@ -105,8 +112,14 @@ def train(
             raise ValueError(f"{key}={value!r}: must be an integer of at least 1")
     dev = resolve_device(device)
     keys = rng.seed_keys(seed, indices, dev)
-    nets = stacks(recipe, toy, keys)
-    loop = _Loop(recipe, toy, nets, keys, steps, record_every if probes else None)
+    objective = get_loss(loss if loss is not None else recipe.loss)
+    if generator is None and discriminator is None:
+        nets = build_mlps(recipe, toy, keys)
+    else:
+        from .usermodules import build_user_stacks
+
+        nets = build_user_stacks(generator, discriminator, recipe, toy, seed, indices, dev)
+    loop = _Loop(recipe, objective, toy, nets, keys, steps, record_every if probes else None)
     synchronize(dev)
     started = time.perf_counter()
     loop.run(progress)
@@ -138,10 +151,16 @@ class _Loop:
     """One training loop over stacked seeds; holds the optimisers and the probe buffer."""
 
     def __init__(
-        self, recipe: Recipe, toy: Toy, nets: Stacks, keys: torch.Tensor, steps: int, record_every: int | None
+        self,
+        recipe: Recipe,
+        loss: GANLoss,
+        toy: Toy,
+        nets: Stacks,
+        keys: torch.Tensor,
+        steps: int,
+        record_every: int | None,
     ) -> None:
-        self.recipe, self.toy, self.keys, self.steps = recipe, toy, keys, steps
-        self.loss: GANLoss = get_loss(recipe.loss)
+        self.recipe, self.loss, self.toy, self.keys, self.steps = recipe, loss, toy, keys, steps
         self.g, self.d = nets.generator, nets.discriminator
         self.opt_g = make_optimizer(self.g.parameters(), recipe, recipe.g_lr)
         self.opt_d = make_optimizer(self.d.parameters(), recipe, recipe.d_lr)

@@ -73,7 +73,7 @@ class Toy(ABC):
 
     def describe(self) -> dict[str, Any]:
         """Plain facts about the toy, for summaries and history files."""
-        return {"toy": self.name, "dim": self.dim, "modes": self.n_modes}
+        return {"toy": self.name, "dim": self.dim, "toy_modes": self.n_modes}
 
     def __repr__(self) -> str:
         return f"<Toy {self.name}: dim={self.dim}, modes={self.n_modes or 'none'}>"

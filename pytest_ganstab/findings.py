@@ -1,0 +1,43 @@
+"""Findings: one check's judgement of one Run, as data, and the error that carries failed ones.
+
+A finding is what ``Run.diagnose()`` returns, what an ``assert_*`` helper raises inside a
+``StabilityError``, and what the summary, history and report show: one shape for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The verdict of one check over the seeds of one Run, with its evidence."""
+
+    check: str  # "discriminator_dominance" | "gradients" | "mode_coverage" | "divergence"
+    passed: bool
+    run: str  # the Run's label
+    seeds: list[int]  # every seed judged, in the order of ``values``
+    failed_seeds: list[int]
+    required: int  # how many seeds had to pass (the quorum)
+    values: dict[str, list[float]]  # per-seed evidence by metric name, aligned with ``seeds``
+    thresholds: dict[str, float]
+    ci: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # metric → (mean, low, high)
+    step: int | None = None  # earliest step at which the failure starts among failed seeds
+    cause: str | None = None  # the cause of DESIGN.md §1 the evidence points to
+    remedies: tuple[str, ...] = ()
+    message: str = ""  # the diagnosis, written for a person
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["remedies"] = list(self.remedies)
+        data["ci"] = {key: list(value) for key, value in self.ci.items()}
+        return data
+
+
+class StabilityError(AssertionError):
+    """A stability assertion failed; ``findings`` holds the failed findings, ``str()`` the diagnosis."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        super().__init__("\n\n".join(finding.message for finding in findings))
