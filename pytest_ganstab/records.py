@@ -20,7 +20,7 @@ def run_record(run: Run, *, test: str | None = None, findings: list[Finding] | N
     from .metrics import key_metrics
 
     per_seed = key_metrics(run)
-    judged = findings or []
+    judged = run.findings if findings is None else findings
     return {
         "schema": SCHEMA_VERSION,
         "test": test,

@@ -15,7 +15,9 @@ from .recipes import Recipe
 from .toys import Toy
 
 if TYPE_CHECKING:
-    from .assertions import Finding
+    from pathlib import Path
+
+    from .findings import Finding
 
 # Trace columns, one row per seed and recorded step (the probes of issue 2; metrics read these names).
 PROBES = (
@@ -49,6 +51,8 @@ class Run:
     generate: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
     notes: list[str] = field(default_factory=list)
     name: str | None = None
+    # Every assert_* helper appends what it judged, so summaries and reports show verdicts.
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def n_seeds(self) -> int:
@@ -82,6 +86,12 @@ class Run:
         from .assertions import diagnose
 
         return diagnose(self, **thresholds)
+
+    def report(self, directory: str | Path) -> Path:
+        """Write this Run's report (samples, curves, findings) under ``directory``; return its index page."""
+        from .report import write_report
+
+        return write_report([self], directory)
 
     def describe(self) -> dict[str, Any]:
         """Plain facts for summaries and history files."""
