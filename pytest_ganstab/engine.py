@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ import torch
 from . import rng
 from .devices import resolve_device, synchronize
 from .losses import GANLoss, get_loss, gradient_penalty, zero_centred_penalty
-from .nets import Stack, StackedMLP
+from .nets import Stacks, StackedMLP
 from .recipes import Recipe, recipe as get_recipe
 from .run import PROBES, Run
 from .toys import Toy, toy as get_toy
@@ -28,15 +27,6 @@ Progress = Callable[[int, int], None]
 
 # Stream purposes: each random draw of a step has its own stream, so none depends on another's size.
 _G_INIT, _D_INIT, _REAL, _LATENT_D, _LATENT_G, _MIX = range(6)
-
-
-@dataclass
-class Stacks:
-    """G and D for all seeds, and notes for the summary (such as why seeds ran one after another)."""
-
-    generator: Stack
-    discriminator: Stack
-    notes: list[str]
 
 
 def build_mlps(recipe: Recipe, toy: Toy, keys: torch.Tensor) -> Stacks:
@@ -48,7 +38,7 @@ def build_mlps(recipe: Recipe, toy: Toy, keys: torch.Tensor) -> Stacks:
     discriminator = StackedMLP(
         d_sizes, keys, stream=_D_INIT, residual=recipe.d_residual, spectral_norm=recipe.spectral_norm, **common
     )
-    return Stacks(generator, discriminator, notes=[])
+    return Stacks(generator, discriminator)
 
 
 def make_optimizer(params: list[torch.Tensor], recipe: Recipe, lr: float) -> torch.optim.Optimizer:
@@ -135,8 +125,7 @@ def train(
         wall_time_s=wall,
         trace=loop.trace(indices),
         first_nonfinite_step=loop.first_nonfinite.cpu().numpy(),
-        generate=loop.generate,
-        notes=nets.notes,
+        nets=nets,
         name=name,
     )
 
@@ -172,9 +161,6 @@ class _Loop:
         device = keys.device
         self.buffer = torch.full((len(self.record_steps), keys.shape[0], width), float("nan"), device=device)
         self.first_nonfinite = torch.full((keys.shape[0],), -1, dtype=torch.int64, device=device)
-
-    def generate(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.g(latents)
 
     def run(self, progress: Progress | None) -> None:
         record_at = dict(zip(self.record_steps, range(len(self.record_steps)), strict=True))

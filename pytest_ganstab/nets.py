@@ -8,6 +8,7 @@ seed, which is what the exactness tests hold it to.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -36,6 +37,15 @@ class Stack(Protocol):
     def layer_grad_sq_norms(self) -> torch.Tensor:
         """Squared L2 norm of each layer's gradient, per seed: ``[S, L]``."""
         ...
+
+
+@dataclass
+class Stacks:
+    """G and D for all seeds, and notes for the summary (such as why seeds ran one after another)."""
+
+    generator: Stack
+    discriminator: Stack
+    notes: list[str] = field(default_factory=list)
 
 
 _ACTIVATIONS = {

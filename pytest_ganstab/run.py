@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ import pandas as pd
 import torch
 
 from . import rng
+from .nets import Stacks
 from .recipes import Recipe
 from .toys import Toy
 
@@ -48,11 +48,15 @@ class Run:
     wall_time_s: float
     trace: pd.DataFrame
     first_nonfinite_step: np.ndarray  # per seed, -1 when the seed stayed finite (checked every step)
-    generate: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
-    notes: list[str] = field(default_factory=list)
+    nets: Stacks = field(repr=False)  # the trained G and D of every seed
     name: str | None = None
     # Every assert_* helper appends what it judged, so summaries and reports show verdicts.
     findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the engine wants a person to know (e.g. that seeds ran one after another, and why)."""
+        return self.nets.notes
 
     @property
     def n_seeds(self) -> int:
@@ -73,7 +77,7 @@ class Run:
             raise ValueError(f"samples: n={n} must be at least 1")
         keys = rng.seed_keys(self.base_seed, self.seeds, self.device)
         latents = rng.normal(keys, EVAL_STREAM, (n, self.recipe.latent_dim))
-        return self.generate(latents).float()
+        return self.nets.generator(latents).float()
 
     def seed_trace(self, seed: int) -> pd.DataFrame:
         """The trace of one seed (by its index, as in ``seeds``)."""

@@ -1,0 +1,76 @@
+"""Recipes: the standard GANs by name, knobs on any of them, and clear errors for nonsense."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_ganstab import Recipe, list_recipes, recipe
+
+
+def test_every_standard_recipe_is_listed() -> None:
+    required = {
+        "minimax",
+        "nonsaturating",
+        "wgan",
+        "wgan-gp",
+        "lsgan",
+        "hinge-sn",
+        "nonsaturating-r1",
+        "label-smoothing",
+        "ttur",
+    }
+    assert required <= set(list_recipes())
+
+
+def test_standard_recipes_carry_their_defining_settings() -> None:
+    wgan = recipe("wgan")
+    assert (wgan.loss, wgan.optimizer, wgan.clip, wgan.n_critic) == ("wgan", "rmsprop", 0.01, 5)
+    gp = recipe("wgan-gp")
+    assert (gp.gp_weight, gp.n_critic, gp.optimizer) == (10.0, 5, "adam")
+    assert recipe("hinge-sn").spectral_norm
+    assert recipe("label-smoothing").real_label == 0.9
+    assert recipe("ttur").d_lr == 4 * recipe("ttur").g_lr
+    assert recipe("nonsaturating-r1").r1_weight > 0
+    assert recipe("minimax").loss == "minimax"
+
+
+def test_knobs_apply_to_any_recipe() -> None:
+    tuned = recipe("wgan-gp", n_critic=2, d_width=256, g_width=64, g_residual=True, latent_dim=8, batch_size=32)
+    assert (tuned.n_critic, tuned.d_width, tuned.g_width, tuned.latent_dim, tuned.batch_size) == (2, 256, 64, 8, 32)
+    assert tuned.capacity_ratio == 0.25
+    assert recipe("nonsaturating", width=32, depth=2) == recipe("nonsaturating", g_width=32, d_width=32, g_depth=2, d_depth=2)
+
+
+def test_recipes_round_trip_through_plain_data() -> None:
+    original = recipe("ttur", betas=[0.0, 0.99])
+    assert Recipe.from_dict(original.to_dict()) == original
+
+
+def test_unknown_recipe_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown recipe 'wgan_gp'; known recipes: .*wgan-gp"):
+        recipe("wgan_gp")
+
+
+def test_unknown_knob_lists_the_known_ones() -> None:
+    with pytest.raises(TypeError, match="unknown knob\\(s\\) ncritic; known knobs: .*n_critic"):
+        recipe("wgan", ncritic=3)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"n_critic": 0}, "n_critic=0 must be at least 1"),
+        ({"d_lr": -1.0}, "d_lr=-1.0 must be positive"),
+        ({"optimizer": "adamw"}, "optimizer='adamw' is unknown"),
+        ({"real_label": 1.5}, "real_label=1.5 must be in"),
+        ({"clip": 0.0}, "clip=0.0 must be positive"),
+    ],
+)
+def test_nonsense_values_name_the_knob(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        recipe("nonsaturating", **overrides)
+
+
+def test_label_smoothing_only_on_losses_that_have_labels() -> None:
+    with pytest.raises(ValueError, match="real_label applies to"):
+        recipe("wgan", real_label=0.9)
