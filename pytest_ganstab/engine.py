@@ -51,7 +51,7 @@ def make_optimizer(params: list[torch.Tensor], recipe: Recipe, lr: float) -> tor
 
 def seed_indices(seeds: int | Sequence[int]) -> list[int]:
     """``seeds=8`` means seeds 0..7; a list picks seeds by index (``seeds=[5]`` reruns seed 5 alone)."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int | Sequence):
+    if isinstance(seeds, bool | str) or not isinstance(seeds, int | Sequence):
         raise TypeError(f"seeds={seeds!r}: give a count (seeds=8) or seed indices (seeds=[3, 5])")
     if isinstance(seeds, int):
         if seeds < 1:
@@ -202,9 +202,9 @@ class _Loop:
         self.opt_g.step()
 
         bad = ~torch.isfinite(d_loss + g_loss)
-        self.first_nonfinite = torch.where(bad & (self.first_nonfinite < 0), step, self.first_nonfinite)
         if record is not None:
-            self._record(record, d_loss, penalty, g_loss, real_scores, fake_scores, fake_grad, batch)
+            bad |= self._record(record, d_loss, penalty, g_loss, real_scores, fake_scores, fake_grad, batch)
+        self.first_nonfinite = torch.where(bad & (self.first_nonfinite < 0), step, self.first_nonfinite)
 
     def _penalty(self, real: torch.Tensor, fake: torch.Tensor, step: int, critic: int) -> torch.Tensor:
         recipe = self.recipe
@@ -229,7 +229,8 @@ class _Loop:
         fake_scores: torch.Tensor,
         fake_grad: torch.Tensor,
         batch: int,
-    ) -> None:
+    ) -> torch.Tensor:
+        """Write one trace row; return which seeds saw a non-finite value (gradients included)."""
         g_layers = self.g.layer_grad_sq_norms()
         d_layers = self.d.layer_grad_sq_norms()
         g_norm = g_layers.sum(1).sqrt()
@@ -251,6 +252,7 @@ class _Loop:
         ]
         self.buffer[row, :, : len(PROBES)] = torch.stack(values, dim=1)
         self.buffer[row, :, len(PROBES) :] = torch.cat((g_layers, d_layers), dim=1).sqrt()
+        return nonfinite
 
     def trace(self, seeds: list[int]) -> pd.DataFrame:
         data = self.buffer.cpu().numpy()  # the one host transfer of the run
@@ -260,7 +262,7 @@ class _Loop:
             *(f"g_grad_norm.{name}" for name in self.g.layer_names),
             *(f"d_grad_norm.{name}" for name in self.d.layer_names),
         ]
-        frame = pd.DataFrame(data.reshape(records * n_seeds, -1), columns=columns)
+        frame = pd.DataFrame(data.reshape(records * n_seeds, len(columns)), columns=columns)
         frame.insert(0, "step", np.repeat(np.asarray(self.record_steps, dtype=np.int64), n_seeds))
         frame.insert(0, "seed", np.tile(np.asarray(seeds, dtype=np.int64), records))
         frame["nonfinite"] = frame["nonfinite"].fillna(1).astype(bool)

@@ -35,10 +35,20 @@ def test_standard_recipes_carry_their_defining_settings() -> None:
 
 
 def test_knobs_apply_to_any_recipe() -> None:
-    tuned = recipe("wgan-gp", n_critic=2, d_width=256, g_width=64, g_residual=True, latent_dim=8, batch_size=32)
-    assert (tuned.n_critic, tuned.d_width, tuned.g_width, tuned.latent_dim, tuned.batch_size) == (2, 256, 64, 8, 32)
+    tuned = recipe(
+        "wgan-gp", n_critic=2, d_width=256, g_width=64, g_residual=True, latent_dim=8, batch_size=32
+    )
+    assert (tuned.n_critic, tuned.d_width, tuned.g_width, tuned.latent_dim, tuned.batch_size) == (
+        2,
+        256,
+        64,
+        8,
+        32,
+    )
     assert tuned.capacity_ratio == 0.25
-    assert recipe("nonsaturating", width=32, depth=2) == recipe("nonsaturating", g_width=32, d_width=32, g_depth=2, d_depth=2)
+    assert recipe("nonsaturating", width=32, depth=2) == recipe(
+        "nonsaturating", g_width=32, d_width=32, g_depth=2, d_depth=2
+    )
 
 
 def test_recipes_round_trip_through_plain_data() -> None:

@@ -83,7 +83,10 @@ def test_stacked_and_generator_sampling_draw_the_same_distribution() -> None:
     grid = toy("grid25")
     stacked = grid.sample_stacked(rng.seed_keys(0, [0], "cpu"), stream=1, n=20_000)[0]
     drawn = grid.sample(20_000, generator=torch.Generator().manual_seed(0))
-    per_mode = [torch.bincount(torch.cdist(x, grid.centers).argmin(1), minlength=25) / 20_000 for x in (stacked, drawn)]
+    per_mode = [
+        torch.bincount(torch.cdist(x, grid.centers).argmin(1), minlength=25) / 20_000
+        for x in (stacked, drawn)
+    ]
     assert (per_mode[0] - per_mode[1]).abs().max() < 0.01
 
 
@@ -93,7 +96,9 @@ def test_unknown_name_lists_the_known_ones() -> None:
     assert {"ring8", "grid25", "swissroll", "ring8-embedded", "mixture1d", "blobs9"} <= set(list_toys())
 
 
-@pytest.mark.parametrize(("name", "options", "message"), [("ring8", {"std": 0}, "std=0"), ("grid25", {"sd": 1}, "sd")])
+@pytest.mark.parametrize(
+    ("name", "options", "message"), [("ring8", {"std": 0}, "std=0"), ("grid25", {"sd": 1}, "sd")]
+)
 def test_bad_options_say_which(name: str, options: dict[str, float], message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         toy(name, **options)
