@@ -29,6 +29,7 @@ _EXPORTS = {
     "assert_mode_coverage": "assertions",
     "assert_no_divergence": "assertions",
     "assert_stable": "assertions",
+    "load_store": "history",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         assert_stable,
     )
     from .engine import train
+    from .history import load_store
     from .findings import Finding, StabilityError
     from .losses import GANLoss
     from .recipes import Recipe, list_recipes, recipe

@@ -1,0 +1,253 @@
+"""The ``ganstab`` command: list, show, compare and plot the runs saved by ``pytest --ganstab-save``.
+
+``ganstab compare`` prints the same table and applies the same rules and seed-noise test as
+``pytest --ganstab-compare``; exit codes: 0 ok, 1 a regression, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .compare import (
+    DEFAULT_ALPHA,
+    DEFAULT_RULES,
+    RuleError,
+    compare_records,
+    keyed_records,
+    parse_rules,
+    record_values,
+    run_name,
+)
+from .history import DEFAULT_STORAGE, Store, StoreError
+
+OK, REGRESSION, USAGE = 0, 1, 2
+
+IDS_HELP = "a session name (its latest run), a unique id prefix, 'latest', or a path to a saved .json file"
+COMPARE_EPILOG = f"""rules (--fail):
+    METRIC:[+|-]X[%]  comma-separated or repeated; X absolute, X% relative to the old mean. The sign
+    must point the bad way for the metric: modes:-1, hq:-5%, reverse_kl:+0.1, d_auc:+0.05,
+    g_signal:-50%, nonfinite:+0.25, time:+10%. --fail alone means the default rules:
+    {DEFAULT_RULES}
+    A change is a regression when it reaches its rule AND a one-sided permutation test over the
+    seeds gives p <= --alpha (time: the rule alone, it has one value per run).
+
+examples:
+
+    ganstab compare main
+
+        Compare the latest run saved as 'main' with the latest saved run.
+
+    ganstab compare main latest --fail modes:-1,hq:-5%
+
+        The same, and exit with 1 on a regression.
+
+    ganstab compare .ganstab/20250101T120000000000Z_main_1a2b3c4d.json pr.json --fail
+
+        Compare two saved files (e.g. CI artifacts) with the default rules."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # Bad usage exits with 2, as argparse does, but with our prefix.
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(USAGE, f"ganstab: error: {message}\n")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        "ganstab",
+        description="pytest-ganstab's history commands: the runs saved by pytest --ganstab-save.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    storage_help = "Folder of saved runs (as --ganstab-storage). Default: '.ganstab'."
+    parser.add_argument("--storage", "-s", metavar="PATH", default=DEFAULT_STORAGE, help=storage_help)
+    # The same option after the command too; SUPPRESS keeps a subcommand from resetting it to the default.
+    after = _Parser(add_help=False)
+    after.add_argument("--storage", "-s", metavar="PATH", default=argparse.SUPPRESS, help=storage_help)
+    commands = parser.add_subparsers(
+        title="commands", dest="command", metavar="COMMAND", parser_class=_Parser
+    )
+    commands.required = True
+
+    def command(name: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=description,
+            description=description,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[after],
+        )
+
+    help_command = command("help", "Display help and exit.")
+    help_command.add_argument("topic", nargs="?", metavar="COMMAND", help="The command to explain.")
+
+    command("list", "List saved runs, oldest first.")
+
+    show = command("show", "Show one saved run: where it ran and its per-run stability table.")
+    show.add_argument("id", metavar="ID", help=f"The run to show: {IDS_HELP}.")
+    show.add_argument("--per-seed", action="store_true", help="Add one row per seed under each run.")
+
+    compare = command("compare", "Compare saved runs: A (old) against B (new).", COMPARE_EPILOG)
+    compare.add_argument("old", metavar="A", help=f"The old run: {IDS_HELP}.")
+    compare.add_argument(
+        "new", metavar="B", nargs="?", default="latest", help="The new run. Default: latest."
+    )
+    compare.add_argument(
+        "--fail",
+        metavar="RULES",
+        nargs="?",
+        const="default",
+        action="append",
+        help="Exit with 1 on a regression according to RULES (see below). Can be used multiple times.",
+    )
+    compare.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help="Significance level of the seed-noise test. Default: %(default)s.",
+    )
+
+    trend = command(
+        "trend",
+        "Plot a metric over the saved runs, one line per test (mean and sd over seeds), into a PNG.",
+        "examples:\n\n    ganstab trend modes --test '*ring8*' --output modes.png",
+    )
+    trend.add_argument(
+        "metric", metavar="METRIC", help="modes, hq, reverse_kl, d_auc, g_signal, nonfinite or time."
+    )
+    trend.add_argument(
+        "--output", "-o", metavar="FILE", help="The PNG to write. Default: 'ganstab-trend-METRIC.png'."
+    )
+    trend.add_argument(
+        "--test",
+        metavar="PATTERN",
+        help="Only runs whose 'test [label]' matches PATTERN (a glob, or a substring).",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    store = Store(args.storage)
+    try:
+        if args.command == "help":
+            topic = [args.topic, "--help"] if args.topic else ["--help"]
+            parser.parse_args(topic)  # prints the help and exits
+        if args.command == "list":
+            return _list(store)
+        if args.command == "show":
+            return _show(store, args.id, per_seed=args.per_seed)
+        if args.command == "compare":
+            return _compare(store, args.old, args.new, args.fail or [], args.alpha)
+        return _trend(store, args.metric, args.output, args.test)
+    except (StoreError, RuleError, ValueError) as error:
+        print(f"ganstab: error: {error}", file=sys.stderr)
+        return USAGE
+    finally:
+        for problem in store.problems:
+            print(f"ganstab: {problem}", file=sys.stderr)
+
+
+def _list(store: Store) -> int:
+    sessions = store.sessions()
+    if not sessions:
+        print(f"no saved run in {store.path}")
+        return OK
+    rows = [("ID", "CREATED (UTC)", "NAME", "COMMIT", "RUNS", "MACHINE")]
+    for session in sessions:
+        commit = session.commit or {}
+        rows.append(
+            (
+                session.id,
+                session.created[:19].replace("T", " "),
+                session.name or "-",
+                (commit.get("id") or "-")[:10] + ("+" if commit.get("dirty") else ""),
+                str(len(session.records)),
+                " ".join(str(session.machine[key]) for key in ("node", "gpu") if key in session.machine),
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return OK
+
+
+def _show(store: Store, ident: str, *, per_seed: bool) -> int:
+    from .summary import render
+
+    session = store.resolve(ident)
+    commit = session.commit or {}
+    print(f"run {session.title}")
+    print(f"file: {session.path}")
+    if commit:
+        dirty = " (dirty)" if commit.get("dirty") else ""
+        print(f"commit: {commit.get('id')} on {commit.get('branch')}{dirty}")
+    print("machine: " + ", ".join(f"{key} {value}" for key, value in session.machine.items()))
+    for line in render(session.records, per_seed=per_seed):
+        print(line)
+    return OK
+
+
+def _compare(store: Store, old_id: str, new_id: str, fail: list[str], alpha: float) -> int:
+    rules = parse_rules(fail)
+    sessions = store.sessions()
+    old, new = store.resolve(old_id, sessions), store.resolve(new_id, sessions)
+    comparison = compare_records(
+        old.records, new.records, rules, alpha=alpha, old_name=old.title, new_name=new.title
+    )
+    print(comparison.table())
+    return REGRESSION if comparison.regressions else OK
+
+
+def _trend(store: Store, metric: str, output: str | None, pattern: str | None) -> int:
+    sessions = store.sessions()
+    lines: dict[str, list[tuple[int, float, float]]] = {}
+    for index, session in enumerate(sessions):
+        for key, record in keyed_records(session.records).items():
+            name = run_name(key)
+            if pattern and not (fnmatch.fnmatchcase(name, pattern) or pattern in name):
+                continue
+            values = record_values(record).get(metric, [])
+            if values:
+                spread = statistics.stdev(values) if len(values) > 1 else 0.0
+                lines.setdefault(name, []).append((index, statistics.fmean(values), spread))
+    if not lines:
+        where = f" matching {pattern!r}" if pattern else ""
+        raise ValueError(
+            f"no saved run{where} in {store.path} has metric {metric!r}; see 'ganstab show latest'"
+        )
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("ganstab trend needs matplotlib: pip install pytest-ganstab[report]", file=sys.stderr)
+        return USAGE
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.6 * len(sessions)), 4.5))
+    for name, points in sorted(lines.items()):
+        xs, means, spreads = zip(*points, strict=True)
+        axes.errorbar(xs, means, yerr=spreads, marker="o", capsize=3, label=name)
+    ticks = [f"{session.id}\n{session.name}" if session.name else session.id for session in sessions]
+    axes.set_xticks(range(len(sessions)), ticks, rotation=45, ha="right")
+    axes.set_xlabel("saved run (oldest first)")
+    axes.set_ylabel(f"{metric} (mean ± sd over seeds)" if metric != "time" else "seconds per seed-step")
+    axes.set_title(f"{metric} over saved runs")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    target = Path(output or f"ganstab-trend-{metric}.png")
+    figure.savefig(target, dpi=100)
+    plt.close(figure)
+    print(f"wrote {target} ({len(lines)} run(s) over {len(sessions)} saved session(s))")
+    return OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The ``ganstab`` command: list, show, compare (exit 1 on a regression) and trend."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_ganstab import plugin
+from pytest_ganstab.cli import main
+from pytest_ganstab.history import Session, Store
+
+
+def record(modes: list[float], *, speed: float = 1000.0, test: str = "t.py::test_ring") -> dict[str, Any]:
+    """A run record as ``records.run_record`` makes it (the fields the commands read)."""
+    return {
+        "test": test,
+        "label": "nonsaturating on ring8",
+        "recipe": "nonsaturating",
+        "toy": "ring8",
+        "seeds": len(modes),
+        "steps": 200,
+        "device": "cpu",
+        "seed_steps_per_s": speed,
+        "nonfinite_seeds": 0,
+        "metrics": {"modes": modes, "hq": [0.95] * len(modes), "nonfinite": [0.0] * len(modes)},
+        "findings": [],
+        "passed": None,
+    }
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> dict[str, Session]:
+    """A store with a healthy run on main and a pull request that lost modes on most seeds."""
+    store = Store(tmp_path / ".ganstab")
+    return {
+        "main": store.save([record([8, 8, 8, 8, 8, 8])], "main", commit={"id": "a" * 40, "dirty": False}),
+        "pr": store.save([record([6, 6, 6, 6, 6, 8], speed=900.0)], "pr-7"),
+    }
+
+
+def ganstab(tmp_path: Path, *args: str) -> int:
+    return main(["--storage", str(tmp_path / ".ganstab"), *args])
+
+
+def test_list_shows_every_saved_run_oldest_first(
+    tmp_path: Path, saved: dict[str, Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ganstab(tmp_path, "list") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "CREATED", "(UTC)", "NAME", "COMMIT", "RUNS", "MACHINE"]
+    assert [line.split()[0] for line in lines[1:]] == [saved["main"].id, saved["pr"].id]
+    assert lines[1].split()[3:6] == ["main", "aaaaaaaaaa", "1"]
+    assert main(["list", "--storage", str(tmp_path / ".ganstab")]) == 0  # the option also follows the command
+    assert capsys.readouterr().out.splitlines() == lines
+
+
+def test_show_prints_the_session_and_its_stability_table(
+    tmp_path: Path, saved: dict[str, Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ganstab(tmp_path, "show", "main") == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"run {saved['main'].id} main (")
+    assert "t.py::test_ring" in out
+    assert "nonsaturating" in out
+
+
+def test_compare_exits_1_on_a_regression(
+    tmp_path: Path, saved: dict[str, Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ganstab(tmp_path, "compare", "main", "pr-7", "--fail", "modes:-1") == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION (modes:-1)" in out
+    assert out.rstrip().endswith("1 regression(s): t.py::test_ring [nonsaturating on ring8] modes")
+
+
+def test_compare_exits_0_on_an_improvement_a_self_comparison_or_without_rules(
+    tmp_path: Path, saved: dict[str, Session]
+) -> None:
+    assert ganstab(tmp_path, "compare", "pr-7", "main", "--fail") == 0
+    assert ganstab(tmp_path, "compare", "main", "main", "--fail") == 0
+    assert ganstab(tmp_path, "compare", "main") == 0  # against the latest; no rules, so only a listing
+
+
+def test_bad_input_exits_2_with_one_line_on_stderr(
+    tmp_path: Path, saved: dict[str, Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ganstab(tmp_path, "show", "nosuch") == 2
+    assert ganstab(tmp_path, "compare", "main", "pr-7", "--fail", "modes:+1") == 2
+    assert ganstab(tmp_path, "trend", "fid") == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[0].startswith("ganstab: error: no session 'nosuch'")
+    assert errors[1].startswith("ganstab: error: bad rule 'modes:+1'")
+    assert errors[2].startswith("ganstab: error: no saved run in ")
+    with pytest.raises(SystemExit) as exited:
+        ganstab(tmp_path, "compare")
+    assert exited.value.code == 2
+
+
+def test_a_corrupt_file_is_reported_and_the_rest_listed(
+    tmp_path: Path, saved: dict[str, Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / ".ganstab" / "broken.json").write_text("{")
+    assert ganstab(tmp_path, "list") == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 3
+    assert "ganstab: skipped " in captured.err
+    assert "broken.json: not readable JSON" in captured.err
+
+
+def test_trend_writes_a_png_per_test(
+    tmp_path: Path, saved: dict[str, Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "modes.png"
+    assert ganstab(tmp_path, "trend", "modes", "--test", "*ring*", "--output", str(target)) == 0
+    assert target.read_bytes().startswith(b"\x89PNG")
+    assert capsys.readouterr().out.strip() == f"wrote {target} (1 run(s) over 2 saved session(s))"
+    assert ganstab(tmp_path, "trend", "modes", "--test", "grid") == 2
+
+
+def test_help_names_the_commands_and_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["help", "compare"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ganstab compare [-h] [--storage PATH] [--fail [RULES]] [--alpha ALPHA]")
+    assert "examples:" in out
+    assert "permutation test" in out
+
+
+def test_the_command_runs_as_a_program(tmp_path: Path, saved: dict[str, Session]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_ganstab.cli", "--storage", str(tmp_path / ".ganstab"), "list"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert saved["pr"].id in done.stdout
+
+
+def test_compare_prints_the_same_table_as_the_pytest_option(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records: list[dict[str, Any]] = []
+    monkeypatch.setattr(plugin, "session_records", lambda config: list(records))
+    pytester.makepyfile("def test_gan():\n    pass\n")
+    records[:] = [record([8, 8, 8, 8, 8, 8])]
+    assert pytester.runpytest("--ganstab-save=main").ret == 0
+    records[:] = [record([6, 6, 6, 6, 6, 8])]
+    options = ["--ganstab-compare=main", "--ganstab-compare-fail=modes:-1", "--ganstab-save=pr"]
+    in_pytest = pytester.runpytest(*options)
+    assert in_pytest.ret == 1
+    capsys.readouterr()
+
+    storage = str(pytester.path / ".ganstab")
+    assert main(["--storage", storage, "compare", "main", "pr", "--fail", "modes:-1"]) == 1
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("ganstab compare: ")  # the title names the two sessions, the rest is the same
+    shown = in_pytest.stdout.lines
+    start = shown.index(table[1])
+    assert shown[start : start + len(table) - 1] == table[1:]

@@ -1,0 +1,172 @@
+"""Comparing two sessions: directions, rules, and the seed-noise test that keeps flukes out."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pytest
+
+from pytest_ganstab.compare import (
+    DEFAULT_RULES,
+    Rule,
+    RuleError,
+    compare_records,
+    parse_rules,
+    permutation_pvalue,
+    smallest_pvalue,
+)
+
+TEST = "tests/test_gan.py::test_ring"
+
+
+def record(
+    modes: list[float | None],
+    *,
+    hq: list[float] | None = None,
+    speed: float = 1000.0,
+    test: str = TEST,
+    label: str = "nonsaturating on ring8",
+) -> dict[str, Any]:
+    """A run record as ``records.run_record`` makes it, reduced to what a comparison reads."""
+    return {
+        "test": test,
+        "label": label,
+        "seed_steps_per_s": speed,
+        "metrics": {
+            "modes": modes,
+            "hq": hq if hq is not None else [0.95] * len(modes),
+            "d_auc": [0.7] * len(modes),
+            "nonfinite": [0.0] * len(modes),
+        },
+    }
+
+
+Records = list[dict[str, Any]]
+
+
+def verdicts(old: Records, new: Records, rules: str = DEFAULT_RULES) -> dict[str, str]:
+    comparison = compare_records(old, new, parse_rules([rules]))
+    return {row.metric: row.verdict for row in comparison.rows}
+
+
+def test_a_session_compared_with_itself_has_no_regression() -> None:
+    runs = [record([8, 7, 8, 6, 8, 8], hq=[0.9, 0.95, 0.97, 0.8, 0.99, 0.9])]
+    comparison = compare_records(runs, runs, parse_rules(["default", "time:+10%"]))
+    assert comparison.regressions == []
+    assert {row.verdict for row in comparison.rows} == {"same"}
+
+
+def test_fewer_modes_on_most_seeds_is_a_regression() -> None:
+    old = [record([8, 8, 8, 8, 8, 8])]
+    new = [record([6, 6, 6, 6, 6, 8])]
+    comparison = compare_records(old, new, parse_rules(["modes:-1"]))
+    (row,) = [row for row in comparison.rows if row.metric == "modes"]
+    assert row.regression
+    # As extreme: the splits that give "new" all five 6s and one of the seven 8s, 7 of C(12, 6) = 924.
+    assert row.p == pytest.approx(7 / math.comb(12, 6))
+    assert "REGRESSION (modes:-1)" in comparison.table()
+
+
+def test_a_slower_step_is_a_regression_by_its_rule_alone() -> None:
+    assert verdicts([record([8] * 4, speed=1000.0)], [record([8] * 4, speed=800.0)], "time:+10%")["time"] == (
+        "REGRESSION"
+    )
+    assert verdicts([record([8] * 4, speed=1000.0)], [record([8] * 4, speed=950.0)], "time:+10%")["time"] == (
+        "worse"
+    )
+
+
+def test_an_improvement_is_never_a_regression() -> None:
+    old, new = [record([5, 5, 6, 5, 5, 6], speed=800.0)], [record([8] * 6, speed=1000.0)]
+    found = verdicts(old, new, "modes:0,time:0")
+    assert found["modes"] == "better"
+    assert found["time"] == "better"
+
+
+def test_a_one_seed_fluke_within_noise_is_not_flagged() -> None:
+    # The mean drops by 1 mode (the rule), but only because one seed of six collapsed.
+    comparison = compare_records([record([8] * 6)], [record([8, 8, 8, 8, 8, 2])], parse_rules(["modes:-1"]))
+    (row,) = [row for row in comparison.rows if row.metric == "modes"]
+    assert row.change == pytest.approx(-1)
+    assert row.p == pytest.approx(0.5)
+    assert row.verdict == "within noise"
+    assert comparison.regressions == []
+
+
+def test_a_significant_change_below_the_rule_is_worse_but_passes() -> None:
+    assert verdicts([record([8] * 6)], [record([7] * 6)], "modes:-2")["modes"] == "worse"
+
+
+def test_relative_rules_compare_with_the_old_mean() -> None:
+    old = [record([8] * 6, hq=[0.90] * 6)]
+    assert verdicts(old, [record([8] * 6, hq=[0.80] * 6)], "hq:-5%")["hq"] == "REGRESSION"  # -11%
+    assert verdicts(old, [record([8] * 6, hq=[0.88] * 6)], "hq:-5%")["hq"] == "worse"  # -2%
+
+
+def test_too_few_seeds_can_never_be_significant() -> None:
+    # Two seeds a side: the most extreme split has p = 1/6, so no verdict beyond "too few seeds".
+    assert smallest_pvalue(2, 2) == pytest.approx(1 / 6)
+    assert verdicts([record([8, 8])], [record([1, 1])], "modes:-1")["modes"] == "too few seeds"
+
+
+def test_missing_values_are_left_out_of_their_metric() -> None:
+    comparison = compare_records([record([8, 8, 8, 8])], [record([8, None, 8, 8])], parse_rules(["modes:-1"]))
+    (row,) = [row for row in comparison.rows if row.metric == "modes"]
+    assert row.new == (8.0, 8.0, 8.0)
+    assert row.verdict == "same"
+
+
+def test_runs_match_by_test_and_label_and_the_rest_is_listed() -> None:
+    old = [record([8] * 4, label="a"), record([8] * 4, label="a"), record([8] * 4, test="t.py::gone")]
+    new = [record([8] * 4, label="a"), record([1] * 4, label="a"), record([8] * 4, test="t.py::new")]
+    comparison = compare_records(old, new, parse_rules(["modes:-1"]))
+    assert [(row.label, row.verdict) for row in comparison.regressions] == [("a #2", "REGRESSION")]
+    assert comparison.only_old == ("t.py::gone [nonsaturating on ring8]",)
+    assert comparison.only_new == ("t.py::new [nonsaturating on ring8]",)
+
+
+def test_the_permutation_test_is_exact_for_small_groups() -> None:
+    # Three seeds a side, all new values worse than all old: 1 split of C(6, 3) = 20 is as extreme.
+    assert permutation_pvalue([8, 8, 8], [5, 6, 7], direction=+1) == pytest.approx(1 / 20)
+    assert permutation_pvalue([8, 8, 8], [5, 6, 7], direction=-1) == pytest.approx(1.0)
+
+
+def test_the_permutation_test_is_a_fixed_seed_monte_carlo_for_large_groups() -> None:
+    old = [8.0, 7.0, 8.0, 8.0, 6.0, 8.0, 7.0, 8.0, 8.0, 8.0, 7.0, 8.0]  # C(24, 12) splits: sampled
+    new = [7.0, 6.0, 8.0, 6.0, 6.0, 7.0, 7.0, 5.0, 8.0, 6.0, 7.0, 6.0]
+    first = permutation_pvalue(old, new, direction=+1)
+    assert first == permutation_pvalue(old, new, direction=+1)
+    assert 0 < first < 0.01
+
+
+def test_rules_parse_with_their_sign_or_without() -> None:
+    assert parse_rules(["modes:-1, hq:-5%", "d_auc:0.05"]) == [
+        Rule("modes", 1.0, relative=False),
+        Rule("hq", 0.05, relative=True),
+        Rule("d_auc", 0.05, relative=False),
+    ]
+    assert [str(rule) for rule in parse_rules(["default"])] == DEFAULT_RULES.split(",")
+    assert parse_rules(["modes:-1", "modes:-2"]) == [Rule("modes", 2.0, relative=False)]  # the later wins
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("modes:+1", "modes is better when higher, so only a change of sign - can be a regression"),
+        ("modes:+1", "write modes:-1"),
+        ("time:-10%", "write time:+10%"),
+        ("fid:+1", "unknown metric 'fid'"),
+        ("modes=-1", "a rule is METRIC:[+|-]X[%]"),
+        ("modes:-x", "a rule is METRIC:[+|-]X[%]"),
+    ],
+)
+def test_bad_rules_say_what_to_write(text: str, message: str) -> None:
+    with pytest.raises(RuleError, match=re.escape(message)):
+        parse_rules([text])
+
+
+def test_alpha_must_be_a_probability() -> None:
+    with pytest.raises(ValueError, match=r"alpha=1\.5 must lie strictly between 0 and 1"):
+        compare_records([], [], alpha=1.5)
