@@ -34,23 +34,22 @@ _EXPORTS = {
 
 __all__ = ["__version__", *_EXPORTS]
 
-if TYPE_CHECKING:
-    from . import metrics
+if TYPE_CHECKING:  # explicit re-exports ("x as x") so strict type checkers see the public names
+    from . import metrics as metrics
     from .assertions import (
-        assert_gradients_healthy,
-        assert_mode_coverage,
-        assert_no_discriminator_dominance,
-        assert_no_divergence,
-        assert_stable,
+        assert_gradients_healthy as assert_gradients_healthy,
+        assert_mode_coverage as assert_mode_coverage,
+        assert_no_discriminator_dominance as assert_no_discriminator_dominance,
+        assert_no_divergence as assert_no_divergence,
+        assert_stable as assert_stable,
     )
-    from .engine import train
-    from .history import load_store
-    from .findings import Finding, StabilityError
-    from .losses import GANLoss
-    from .recipes import Recipe, list_recipes, recipe
-    from .run import Run
-    from .toys import Toy, list_toys, toy
-
+    from .engine import train as train
+    from .findings import Finding as Finding, StabilityError as StabilityError
+    from .history import load_store as load_store
+    from .losses import GANLoss as GANLoss
+    from .recipes import Recipe as Recipe, list_recipes as list_recipes, recipe as recipe
+    from .run import Run as Run
+    from .toys import Toy as Toy, list_toys as list_toys, toy as toy
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
