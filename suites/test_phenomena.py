@@ -1,0 +1,143 @@
+"""Each cause of generator failure in DESIGN.md §1, reproduced on a small case and caught by the assertion a
+user would write.
+
+Every unstable case is paired with its remedy under the same settings, and the same assertion must pass
+there: a phenomenon test that passed for an unrelated reason would fail its remedy half. The settings are
+part of each case's definition (a D of 128 units against a G of 32 is what makes D strong), so the profile
+changes the seeds and steps, not the networks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_ganstab import (
+    assert_gradients_healthy,
+    assert_mode_coverage,
+    assert_no_discriminator_dominance,
+    recipe,
+)
+from pytest_ganstab.assertions import DiscriminatorDominanceError, GradientHealthError, ModeCoverageError
+from pytest_ganstab.dirac import METHODS, DiracGAN, converges
+
+# A D that out-trains its G: 5 critic steps at 10× G's learning rate, and 4× G's width.
+STRONG_D = {"batch_size": 128, "g_width": 32, "d_width": 128, "n_critic": 5, "d_lr": 1e-3}
+BALANCED = {"batch_size": 128, "width": 64}
+
+
+@pytest.mark.ganstab
+def test_saturating_loss_with_a_confident_d_starves_the_generator(ganstab: Any) -> None:
+    """Cause 1. The original min log(1 − D(G(z))) has no gradient where D is sure a sample is fake; the
+    non-saturating loss has the same fixed point but keeps G's learning signal."""
+    saturating = ganstab.train(recipe("minimax", **STRONG_D), "ring8", steps=300, name="minimax, strong D")
+    with pytest.raises(GradientHealthError, match="learning signal"):
+        assert_gradients_healthy(saturating)
+    with pytest.raises(DiscriminatorDominanceError, match="nonsaturating"):
+        assert_no_discriminator_dominance(saturating)
+
+    remedy = ganstab.train(
+        recipe("nonsaturating", **STRONG_D), "ring8", steps=300, name="nonsaturating, strong D"
+    )
+    assert_gradients_healthy(remedy)
+
+
+@pytest.mark.ganstab
+def test_unbalanced_training_lets_the_discriminator_win(ganstab: Any) -> None:
+    """Cause 2. Five critic steps at 10× G's learning rate: D separates real from fake on almost every
+    step. The same recipe trained in balance keeps D's AUC well below 0.95."""
+    unbalanced = ganstab.train(
+        recipe("nonsaturating", **BALANCED, n_critic=5, d_lr=1e-3),
+        "ring8",
+        steps=400,
+        name="D 5 steps at 10× lr",
+    )
+    with pytest.raises(DiscriminatorDominanceError):
+        assert_no_discriminator_dominance(unbalanced)
+
+    balanced = ganstab.train(recipe("nonsaturating", **BALANCED), "ring8", steps=400, name="balanced")
+    assert_no_discriminator_dominance(balanced)
+
+
+@pytest.mark.ganstab
+def test_a_discriminator_much_larger_than_its_generator_dominates(ganstab: Any) -> None:
+    """Cause 4. A 4-layer D of 256 units against a 1-layer G of 16 wins at equal learning rates; the same
+    small G against a D of its own size does not."""
+    mismatched = ganstab.train(
+        recipe("nonsaturating", batch_size=128, g_width=16, g_depth=1, d_width=256, d_depth=4),
+        "ring8",
+        steps=400,
+        name="G 16×1 vs D 256×4",
+    )
+    with pytest.raises(DiscriminatorDominanceError, match="capacity"):
+        assert_no_discriminator_dominance(mismatched)
+
+    matched = ganstab.train(
+        recipe("nonsaturating", batch_size=128, width=16, depth=1),
+        "ring8",
+        steps=400,
+        name="G 16×1 vs D 16×1",
+    )
+    assert_no_discriminator_dominance(matched)
+
+
+# Modes a healthy run captures within the smoke budget, measured (README, evidence table): most, not all.
+COLLAPSE_CASES = [pytest.param("ring8", 6, id="ring8"), pytest.param("grid25", 10, id="grid25")]
+
+
+@pytest.mark.ganstab
+@pytest.mark.parametrize(("toy_name", "min_modes"), COLLAPSE_CASES)
+def test_a_generator_that_outruns_its_discriminator_collapses_onto_few_modes(
+    ganstab: Any, toy_name: str, min_modes: int
+) -> None:
+    """Cause 5. With G's learning rate 10× D's, G jumps onto whatever D currently scores as real and covers
+    almost no mode; D and G at one learning rate spread over most modes. Only captured modes are judged:
+    a short CPU run has not yet tightened its samples to 3 sd of a mode (HQ stays low for both)."""
+    coverage = {"min_modes": min_modes, "min_hq": 0.0, "max_reverse_kl": None}
+    collapsing = ganstab.train(
+        recipe("nonsaturating", **BALANCED, g_lr=2e-3, d_lr=2e-4), toy_name, steps=1500, name="G lr 10× D lr"
+    )
+    with pytest.raises(ModeCoverageError, match="modes"):
+        assert_mode_coverage(collapsing, **coverage)
+
+    balanced = ganstab.train(
+        recipe("nonsaturating", **BALANCED, g_lr=1e-3, d_lr=1e-3),
+        toy_name,
+        steps=1500,
+        name="one learning rate",
+    )
+    assert_mode_coverage(balanced, **coverage)
+
+
+# Cause 3, in two parameters: the Dirac-GAN of Mescheder et al. (2018).
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "wgan-gp"])
+def test_dirac_gan_jacobian_eigenvalues_match_the_closed_form(method: str) -> None:
+    """Unregularised GAN and WGAN: ±i·f′(0), purely imaginary, so gradient descent circles the equilibrium.
+    R1/R2 and instance noise move both eigenvalues into the left half-plane."""
+    game = DiracGAN(method, gamma=0.3, noise=0.5)  # type: ignore[arg-type]
+    numeric, closed = game.eigenvalues(), game.closed_form_eigenvalues()
+    assert numeric == pytest.approx(closed, abs=1e-6)
+    damped = method in ("r1", "r2", "instance-noise")
+    assert all((z.real < -1e-3) is damped for z in numeric)
+
+
+@pytest.mark.parametrize(
+    ("method", "n_critic", "expected"),
+    [
+        ("gan", 1, False),
+        ("wgan", 1, False),
+        ("wgan-gp", 5, False),
+        ("r1", 1, True),
+        ("r2", 1, True),
+        ("instance-noise", 1, True),
+    ],
+)
+def test_dirac_gan_converges_only_with_zero_centred_penalties_or_instance_noise(
+    method: str, n_critic: int, expected: bool
+) -> None:
+    """Alternating gradient steps from (θ, ψ) = (1, 1): only the damped games reach the equilibrium."""
+    trajectory = DiracGAN(method).simulate(steps=1500, lr=0.1, n_critic=n_critic)  # type: ignore[arg-type]
+    assert converges(trajectory) is expected
