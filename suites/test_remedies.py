@@ -1,0 +1,196 @@
+"""Every remedy of DESIGN.md §1 measured against the failing baseline it is meant to fix, on the same toy and
+the same seeds, with the metrics side by side in the evidence table.
+
+A remedy "improves" when it beats its baseline on at least three quarters of the seeds and by at least a
+margin on average, so one lucky seed cannot carry it. Where a remedy does not help on a case, the trial
+says so and asserts exactly that: the suite records what was measured, not what the papers lead one to
+hope for. If a change to the engine turns a "does not help" into a help, that trial fails and asks for
+the table to be updated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pytest
+
+from pytest_ganstab import Recipe, Run, metrics, recipe
+
+# The failing baselines (see suites/test_phenomena.py for each failure asserted on its own).
+STRONG_D = {"batch_size": 128, "g_width": 32, "d_width": 128, "n_critic": 5, "d_lr": 1e-3}
+MISMATCH = {"batch_size": 128, "g_width": 16, "g_depth": 1, "d_width": 256, "d_depth": 4}
+FAST_G = {"batch_size": 128, "width": 64, "g_lr": 2e-3, "d_lr": 2e-4}
+DEEP_D = {"batch_size": 128, "width": 64, "d_depth": 8}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One remedy against one baseline: which metric should move, which way, by how much."""
+
+    baseline: Recipe
+    remedy: Recipe
+    toy: str
+    steps: int
+    metric: str
+    better: Literal["higher", "lower"]
+    margin: float
+    helps: bool  # what was measured on this case (README: "Remedies, measured")
+
+
+TRIALS = {
+    "nonsaturating-loss-restores-the-signal": Trial(
+        recipe("minimax", **STRONG_D),
+        recipe("nonsaturating", **STRONG_D),
+        "ring8",
+        300,
+        "g_signal",
+        "higher",
+        1.0,
+        True,
+    ),
+    "lsgan-keeps-a-small-signal": Trial(
+        recipe("minimax", **STRONG_D),
+        recipe("lsgan", **STRONG_D),
+        "ring8",
+        300,
+        "g_signal",
+        "higher",
+        0.01,
+        True,
+    ),
+    "wgan-gp-holds-the-signal-near-one": Trial(
+        recipe("minimax", **STRONG_D),
+        recipe("wgan-gp", **STRONG_D),
+        "ring8",
+        300,
+        "g_signal",
+        "higher",
+        0.5,
+        True,
+    ),
+    "wgan-clipping-leaves-almost-no-signal": Trial(
+        recipe("minimax", **STRONG_D),
+        recipe("wgan", **{**STRONG_D, "d_lr": 5e-5, "g_lr": 5e-5}),
+        "ring8",
+        300,
+        "g_signal",
+        "higher",
+        0.01,
+        False,
+    ),
+    "label-smoothing-caps-d-confidence-on-real": Trial(
+        recipe("nonsaturating", **STRONG_D),
+        recipe("label-smoothing", **STRONG_D),
+        "ring8",
+        300,
+        "d_real",
+        "lower",
+        0.03,
+        True,
+    ),
+    "r1-flattens-a-confident-d": Trial(
+        recipe("nonsaturating", **STRONG_D),
+        recipe("nonsaturating-r1", **STRONG_D),
+        "ring8",
+        300,
+        "d_real",
+        "lower",
+        0.2,
+        True,
+    ),
+    "hinge-sn-tames-an-oversized-d": Trial(
+        recipe("nonsaturating", **MISMATCH),
+        recipe("hinge-sn", **MISMATCH),
+        "ring8",
+        400,
+        "d_auc",
+        "lower",
+        0.02,
+        True,
+    ),
+    "matched-capacity-ends-dominance": Trial(
+        recipe("nonsaturating", **MISMATCH),
+        recipe("nonsaturating", batch_size=128, width=16, depth=1),
+        "ring8",
+        400,
+        "d_auc",
+        "lower",
+        0.1,
+        True,
+    ),
+    "ttur-d-4x-faster-undoes-collapse": Trial(
+        recipe("nonsaturating", **FAST_G),
+        recipe("ttur", **{**FAST_G, "d_lr": 8e-3}),
+        "ring8",
+        1500,
+        "modes",
+        "higher",
+        2,
+        True,
+    ),
+    "five-critic-steps-undo-collapse": Trial(
+        recipe("nonsaturating", **FAST_G),
+        recipe("nonsaturating", **FAST_G, n_critic=5),
+        "ring8",
+        600,
+        "modes",
+        "higher",
+        2,
+        True,
+    ),
+    "wgan-clipping-undoes-collapse": Trial(
+        recipe("nonsaturating", **FAST_G), recipe("wgan", **FAST_G), "ring8", 600, "modes", "higher", 2, True
+    ),
+    "hinge-sn-does-not-undo-collapse": Trial(
+        recipe("nonsaturating", **FAST_G),
+        recipe("hinge-sn", **FAST_G),
+        "ring8",
+        1500,
+        "modes",
+        "higher",
+        2,
+        False,
+    ),
+    "residual-d-passes-more-signal": Trial(
+        recipe("nonsaturating", **DEEP_D),
+        recipe("nonsaturating", **DEEP_D, d_residual=True),
+        "ring8",
+        400,
+        "g_signal",
+        "higher",
+        0.3,
+        True,
+    ),
+}
+
+
+def per_seed(run: Run, metric: str) -> np.ndarray:
+    """A metric's value per seed, from the same public metrics a user calls."""
+    if metric in ("d_real", "d_fake"):
+        return metrics.dominance(run)[metric].to_numpy(dtype=float)
+    return metrics.key_metrics(run)[metric].to_numpy(dtype=float)
+
+
+@pytest.mark.ganstab
+@pytest.mark.parametrize("trial", list(TRIALS.values()), ids=list(TRIALS))
+def test_remedy_against_its_baseline(ganstab: Any, trial: Trial) -> None:
+    baseline = ganstab.train(
+        trial.baseline, trial.toy, steps=trial.steps, name=f"baseline: {trial.baseline.name}"
+    )
+    remedy = ganstab.train(trial.remedy, trial.toy, steps=trial.steps, name=f"remedy: {trial.remedy.name}")
+    sign = 1.0 if trial.better == "higher" else -1.0
+    gain = sign * (per_seed(remedy, trial.metric) - per_seed(baseline, trial.metric))
+    seeds_better = int((gain > 0).sum())
+    needed = math.ceil(0.75 * len(gain))
+    improves = seeds_better >= needed and float(np.nanmean(gain)) >= trial.margin
+    verdict = (
+        f"{trial.remedy.name} vs {trial.baseline.name} on {trial.toy}: {trial.metric} {trial.better} is better; "
+        f"better on {seeds_better}/{len(gain)} seeds (needed {needed}), mean gain {np.nanmean(gain):.3g} "
+        f"(margin {trial.margin:g}); per-seed gains {np.round(gain, 3).tolist()}"
+    )
+    assert improves is trial.helps, (
+        "expected it to help, it did not: " if trial.helps else "it now helps: "
+    ) + verdict
