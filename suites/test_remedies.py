@@ -135,7 +135,7 @@ TRIALS = {
         recipe("nonsaturating", **FAST_G),
         recipe("nonsaturating", **FAST_G, n_critic=5),
         "ring8",
-        600,
+        1500,
         "modes",
         "higher",
         2,
@@ -187,7 +187,7 @@ def test_remedy_against_its_baseline(ganstab: Any, trial: Trial) -> None:
     needed = math.ceil(0.75 * len(gain))
     improves = seeds_better >= needed and float(np.nanmean(gain)) >= trial.margin
     verdict = (
-        f"{trial.remedy.name} vs {trial.baseline.name} on {trial.toy} ({trial.metric}, {trial.better} is better): "
+        f"{trial.remedy.name} vs {trial.baseline.name} on {trial.toy} ({trial.metric}, {trial.better} wins): "
         f"better on {seeds_better}/{len(gain)} seeds (needed {needed}), mean gain {np.nanmean(gain):.3g} "
         f"(margin {trial.margin:g}); per-seed gains {np.round(gain, 3).tolist()}"
     )
