@@ -1,0 +1,360 @@
+"""The pytest face, run end to end with pytester: opt-in, options, marker, fixtures, summary, xdist.
+
+Inner test files train tiny GANs (width 8, batch 32, a few steps): these tests are about the plugin's
+wiring, not about GANs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pytest_ganstab import plugin
+from pytest_ganstab.summary import COLUMNS
+
+# In-process pytester runs put sys.modules back as they found it, and torch cannot load twice in one
+# process: import what the inner runs load (torch.manual_seed loads torch._dynamo) once, here, to stay.
+for _module in ("torch._dynamo", "pytest_ganstab.engine", "pytest_ganstab.metrics", "pytest_ganstab.records"):
+    importlib.import_module(_module)
+
+TINY = 'TINY = recipe("nonsaturating", width=8, depth=1, batch_size=32)\n'
+HEADER = "import pytest\nfrom pytest_ganstab import recipe\n" + TINY
+
+
+def write_tests(pytester: pytest.Pytester, body: str, name: str = "test_gan") -> None:
+    pytester.makepyfile(**{name: HEADER + textwrap.dedent(body)})
+
+
+# Writes what the ganstab fixture resolved to settings.json, so the outer test can read it.
+REPORT_SETTINGS = """
+import json
+
+def report(ganstab):
+    fields = ("device", "seeds", "steps_scale", "seed", "profile", "width")
+    values = {name: str(getattr(ganstab, name)) for name in fields}
+    with open("settings.json", "w") as file:
+        json.dump(values, file)
+"""
+
+
+def resolved(pytester: pytest.Pytester, *args: str, marker: str = "") -> dict[str, str]:
+    test = f"\n@pytest.mark.ganstab({marker})\ndef test_settings(ganstab):\n    report(ganstab)\n"
+    write_tests(pytester, REPORT_SETTINGS + test)
+    pytester.runpytest("--ganstab", *args).assert_outcomes(passed=1)
+    with open(pytester.path / "settings.json") as file:
+        values: dict[str, str] = json.load(file)
+    return values
+
+
+def test_marked_tests_are_skipped_with_how_to_run_them(pytester: pytest.Pytester) -> None:
+    write_tests(
+        pytester,
+        """
+        @pytest.mark.ganstab
+        def test_marked():
+            pass
+
+        def test_uses_the_fixture(ganstab):  # using the fixture opts in like the marker
+            pass
+
+        def test_plain():
+            pass
+        """,
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(["*GAN stability test: run it with pytest --ganstab (or GANSTAB=1)*"])
+    pytester.runpytest("--ganstab").assert_outcomes(passed=3)
+
+
+def test_ganstab_tests_can_be_turned_on_by_environment_or_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tests(pytester, "@pytest.mark.ganstab\ndef test_marked():\n    pass\n")
+    monkeypatch.setenv("GANSTAB", "1")
+    pytester.runpytest().assert_outcomes(passed=1)
+    monkeypatch.delenv("GANSTAB")
+    pytester.makeini("[pytest]\nganstab = true\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_without_options_a_test_gets_the_smoke_profile(pytester: pytest.Pytester) -> None:
+    assert resolved(pytester) == {
+        "device": "cpu" if not _cuda() else "cuda",
+        "seeds": "4",
+        "steps_scale": "1.0",
+        "seed": "0",
+        "profile": "smoke",
+        "width": "64",
+    }
+
+
+def test_marker_beats_command_line_beats_environment_beats_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini("[pytest]\nganstab_seeds = 2\nganstab_seed = 11\nganstab_steps_scale = 0.5\n")
+    monkeypatch.setenv("GANSTAB_SEEDS", "3")
+    monkeypatch.setenv("GANSTAB_SEED", "12")
+    assert resolved(pytester, "--ganstab-seeds", "5", marker="seeds=6")["seeds"] == "6"
+    from_cli = resolved(pytester, "--ganstab-seeds", "5")
+    assert (from_cli["seeds"], from_cli["seed"], from_cli["steps_scale"]) == ("5", "12", "0.5")
+    assert resolved(pytester)["seeds"] == "3"
+    monkeypatch.delenv("GANSTAB_SEEDS")
+    assert resolved(pytester)["seeds"] == "2"
+
+
+def test_a_profile_sets_seeds_steps_scale_and_width_unless_told_otherwise(pytester: pytest.Pytester) -> None:
+    full = resolved(pytester, "--ganstab-profile", "full")
+    assert [full[key] for key in ("profile", "seeds", "steps_scale", "width")] == ["full", "16", "5.0", "512"]
+    assert resolved(pytester, "--ganstab-profile", "full", "--ganstab-seeds", "3")["seeds"] == "3"
+    assert resolved(pytester, marker='profile="full"')["profile"] == "full"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (
+            ["--ganstab-profile", "fast"],
+            {},
+            "ERROR: --ganstab-profile: unknown profile 'fast'; choose smoke or full",
+        ),
+        (["--ganstab-device", "tpu"], {}, "ERROR: --ganstab-device: unknown device 'tpu'; use auto, cpu*"),
+        (["--ganstab-seeds", "0"], {}, "ERROR: --ganstab-seeds: 0 is too small; give at least 1*"),
+        ([], {"GANSTAB_STEPS_SCALE": "x"}, "ERROR: GANSTAB_STEPS_SCALE: 'x' is not a number"),
+    ],
+)
+def test_a_bad_option_is_one_line_not_a_traceback(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    line: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = pytester.runpytest("--ganstab", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([line])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_a_marker_typo_is_a_collection_error_of_one_line(pytester: pytest.Pytester) -> None:
+    write_tests(pytester, "@pytest.mark.ganstab(seed=3, steps=20)\ndef test_typo():\n    pass\n")
+    result = pytester.runpytest("--ganstab")
+    result.assert_outcomes(errors=1)
+    assert (
+        "test_typo: @pytest.mark.ganstab got unknown argument(s) seed; it takes seeds, steps, device, profile"
+        in result.outlines
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_train_uses_the_resolved_steps_seeds_and_base_seed(pytester: pytest.Pytester) -> None:
+    write_tests(
+        pytester,
+        """
+        def test_scaled(ganstab):
+            run = ganstab.train(TINY, "ring8", steps=10)
+            assert (run.steps, run.n_seeds, run.base_seed, run.device) == (5, 2, 7, "cpu")
+
+        @pytest.mark.ganstab(steps=4)
+        def test_marker_steps_replace_the_tests(ganstab):
+            assert ganstab.train(TINY, "ring8", steps=1000).steps == 2
+
+        def test_explicit_seed_indices_are_kept(ganstab):
+            assert ganstab.train(TINY, "ring8", steps=2, seeds=[5]).seeds == [5]
+
+        @pytest.mark.ganstab(seeds=1)
+        def test_marker_seeds_beat_the_calls(ganstab):
+            assert ganstab.train(TINY, "ring8", steps=2, seeds=3).n_seeds == 1
+        """,
+    )
+    options = ["--ganstab-steps-scale", "0.5", "--ganstab-seeds", "2", "--ganstab-seed", "7"]
+    pytester.runpytest("--ganstab", *options, "--ganstab-device", "cpu").assert_outcomes(passed=4)
+
+
+def test_bad_training_input_fails_the_test_with_one_line(pytester: pytest.Pytester) -> None:
+    write_tests(
+        pytester,
+        """
+        import torch
+
+        def test_zero_seeds(ganstab):
+            ganstab.train(TINY, "ring8", steps=2, seeds=0)
+
+        def test_generator_of_the_wrong_shape(ganstab):
+            ganstab.train(TINY, "ring8", steps=2, generator=lambda: torch.nn.Linear(2, 3))
+        """,
+    )
+    result = pytester.runpytest("--ganstab")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "ganstab.train: seeds=0: train at least 1 seed* (-vv shows the traceback)",
+            "ganstab.train: generator Linear returned shape [[]4, 3[]]*expected [[]4, 2[]]*",
+        ]
+    )
+    assert "engine.py" not in result.stdout.str()
+
+
+def test_toy_and_recipe_fixtures_take_names_indirectly(pytester: pytest.Pytester) -> None:
+    write_tests(
+        pytester,
+        """
+        @pytest.mark.parametrize("toy", ["ring8", "grid25"], indirect=True)
+        @pytest.mark.parametrize("gan_recipe", ["wgan-gp"], indirect=True)
+        def test_named(toy, gan_recipe):
+            assert toy.name in ("ring8", "grid25") and gan_recipe.n_critic == 5
+
+        def test_defaults_and_shortcuts(toy, gan_recipe, ring8, grid25, swissroll, ganstab_device):
+            assert (toy.name, gan_recipe.name) == ("ring8", "nonsaturating")
+            assert (ring8.n_modes, grid25.n_modes, swissroll.has_modes) == (8, 25, False)
+            assert ganstab_device.type in ("cpu", "cuda")
+
+        @pytest.mark.parametrize("toy", ["ring9"], indirect=True)
+        def test_unknown_name(toy):
+            pass
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["toy fixture: unknown toy 'ring9'; known toys: *"])
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def test_a_cuda_marker_skips_without_cuda_and_the_option_fails_clearly(pytester: pytest.Pytester) -> None:
+    if _cuda():
+        pytest.skip("this machine has CUDA")
+    write_tests(
+        pytester,
+        """
+        @pytest.mark.ganstab(device="cuda")
+        def test_gpu_only(ganstab):
+            ganstab.train(TINY, "ring8", steps=2)
+        """,
+    )
+    result = pytester.runpytest("--ganstab", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.ganstab(device=...): needs cuda*"])
+    write_tests(pytester, "def test_any(ganstab):\n    ganstab.train(TINY, 'ring8', steps=2)\n")
+    result = pytester.runpytest("--ganstab", "--ganstab-device", "cuda")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["--ganstab-device: device='cuda': CUDA is not available*"])
+
+
+SUMMARY_TESTS = """
+from pytest_ganstab import Finding
+
+def test_passes(ganstab):
+    ganstab.train(TINY, "ring8", steps=3)
+    ganstab.train(TINY, "grid25", steps=3)
+
+def test_fails_a_check(ganstab):
+    run = ganstab.train(TINY, "ring8", steps=3)
+    run.notes.append("seeds ran one after another")
+    run.findings.append(
+        Finding(check="mode_coverage", passed=False, run=run.label, seeds=[0, 1], failed_seeds=[1],
+                required=2, values={}, thresholds={}, message="seed 1 covers too few modes")
+    )
+    raise AssertionError(run.findings[0].message)
+"""
+
+
+def test_the_summary_lists_every_run_with_its_verdict(pytester: pytest.Pytester) -> None:
+    write_tests(pytester, SUMMARY_TESTS)
+    result = pytester.runpytest("--ganstab", "--ganstab-seeds", "2")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ganstab stability summary*",
+            "profile smoke, 2 seeds, steps x1, base seed 0, device auto*",
+            " *".join(COLUMNS),
+            "test_gan.py::test_passes *nonsaturating *ring8 *2 *3 *cpu *?/8 *%*0/2 *passed *",
+            "test_gan.py::test_passes *nonsaturating *grid25 *2 *3 *cpu *?/25 *",
+            "test_gan.py::test_fails_a_check *ring8 *failed: mode_coverage *",
+            "notes:",
+            "  - seeds ran one after another (test_gan.py::test_fails_a_check)",
+        ]
+    )
+    assert not [line for line in result.outlines if line.startswith("  seed ")]  # per-seed rows need -v
+    verbose = pytester.runpytest("--ganstab", "--ganstab-seeds", "2", "-v")
+    verbose.stdout.fnmatch_lines(
+        ["test_gan.py::test_fails_a_check *", "  seed 0 *", "  seed 1 * mode_coverage"]
+    )
+
+
+def test_sibling_plugins_read_the_sessions_records_and_runs(pytester: pytest.Pytester) -> None:
+    write_tests(pytester, SUMMARY_TESTS)
+    recorder = pytester.inline_run("--ganstab", "--ganstab-seeds", "2")
+    config = recorder.getcalls("pytest_sessionfinish")[0].session.config
+    records = plugin.session_records(config)
+    assert [(r["test"], r["toy"], r["outcome"]) for r in records] == [
+        ("test_gan.py::test_passes", "ring8", "passed"),
+        ("test_gan.py::test_passes", "grid25", "passed"),
+        ("test_gan.py::test_fails_a_check", "ring8", "failed"),
+    ]
+    assert records[2]["findings"][0]["failed_seeds"] == [1]  # appended in the test body, kept at teardown
+    assert [(test, run.toy.name) for test, run in plugin.session_runs(config)] == [
+        (r["test"], r["toy"]) for r in records
+    ]
+
+
+def test_long_runs_show_progress_and_short_ones_stay_quiet(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tests(pytester, "def test_run(ganstab):\n    ganstab.train(TINY, 'ring8', steps=3, seeds=1)\n")
+    assert "[nonsaturating on ring8" not in pytester.runpytest("--ganstab").stdout.str()
+    monkeypatch.setattr(plugin, "PROGRESS_AFTER_S", 0.0)
+    pytester.runpytest("--ganstab").stdout.fnmatch_lines(["*[[]nonsaturating on ring8 * done in *s[]]*"])
+
+
+def test_under_xdist_each_worker_pins_a_gpu_and_the_controller_lists_every_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("xdist")
+    body = """
+        import os
+
+        @pytest.mark.parametrize("toy", ["ring8", "grid25"], indirect=True)
+        def test_train(ganstab, toy):
+            ganstab.train(TINY, toy, steps=2)
+            with open(os.environ["PYTEST_XDIST_WORKER"] + ".gpu", "w") as file:
+                file.write(os.environ["CUDA_VISIBLE_DEVICES"])
+        """
+    write_tests(pytester, body, "test_a")
+    write_tests(pytester, body, "test_b")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")  # the GPUs this job may use; no CUDA is needed
+    result = pytester.runpytest_subprocess("--ganstab", "--ganstab-seeds=1", "-n", "2", "--dist", "loadfile")
+    result.assert_outcomes(passed=4)
+    pinned = {path.stem: path.read_text() for path in pytester.path.glob("gw*.gpu")}
+    assert pinned == {"gw0": "4", "gw1": "6"}
+    result.stdout.fnmatch_lines(
+        [
+            "*ganstab stability summary*",
+            "test_a.py::test_train[[]grid25[]] *",  # sorted by test: workers finish in any order
+            "test_a.py::test_train[[]ring8[]] *",
+            "test_b.py::test_train[[]grid25[]] *",
+            "test_b.py::test_train[[]ring8[]] *",
+        ]
+    )
+
+
+def test_importing_the_plugin_and_collecting_leave_torch_unimported(pytester: pytest.Pytester) -> None:
+    check = "import pytest_ganstab.plugin, sys; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", check], check=True)
+    write_tests(pytester, "@pytest.mark.ganstab\ndef test_marked(ganstab):\n    pass\n")
+    pytester.makeconftest(
+        "import sys\n\ndef pytest_collection_finish(session):\n    assert 'torch' not in sys.modules\n"
+    )
+    result = pytester.runpytest_subprocess("--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
