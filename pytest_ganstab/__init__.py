@@ -29,6 +29,12 @@ _EXPORTS = {
     "assert_mode_coverage": "assertions",
     "assert_no_divergence": "assertions",
     "assert_stable": "assertions",
+    "diagnose": "assertions",
+    "DiscriminatorDominanceError": "assertions",
+    "GradientHealthError": "assertions",
+    "ModeCoverageError": "assertions",
+    "DivergenceError": "assertions",
+    "GanStab": "plugin",
     "load_store": "history",
 }
 
@@ -37,19 +43,49 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # explicit re-exports ("x as x") so strict type checkers see the public names
     from . import metrics as metrics
     from .assertions import (
+        DiscriminatorDominanceError as DiscriminatorDominanceError,
+    )
+    from .assertions import (
+        DivergenceError as DivergenceError,
+    )
+    from .assertions import (
+        GradientHealthError as GradientHealthError,
+    )
+    from .assertions import (
+        ModeCoverageError as ModeCoverageError,
+    )
+    from .assertions import (
         assert_gradients_healthy as assert_gradients_healthy,
+    )
+    from .assertions import (
         assert_mode_coverage as assert_mode_coverage,
+    )
+    from .assertions import (
         assert_no_discriminator_dominance as assert_no_discriminator_dominance,
+    )
+    from .assertions import (
         assert_no_divergence as assert_no_divergence,
+    )
+    from .assertions import (
         assert_stable as assert_stable,
     )
+    from .assertions import (
+        diagnose as diagnose,
+    )
     from .engine import train as train
-    from .findings import Finding as Finding, StabilityError as StabilityError
+    from .findings import Finding as Finding
+    from .findings import StabilityError as StabilityError
     from .history import load_store as load_store
     from .losses import GANLoss as GANLoss
-    from .recipes import Recipe as Recipe, list_recipes as list_recipes, recipe as recipe
+    from .plugin import GanStab as GanStab
+    from .recipes import Recipe as Recipe
+    from .recipes import list_recipes as list_recipes
+    from .recipes import recipe as recipe
     from .run import Run as Run
-    from .toys import Toy as Toy, list_toys as list_toys, toy as toy
+    from .toys import Toy as Toy
+    from .toys import list_toys as list_toys
+    from .toys import toy as toy
+
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:

@@ -24,10 +24,14 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type != "cuda":
         raise ValueError(f"device={device!r}: only 'auto', 'cpu', 'cuda' and 'cuda:N' are supported")
     if not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}: CUDA is not available on this machine; use device='cpu' or 'auto'")
+        raise ValueError(
+            f"device={device!r}: CUDA is not available on this machine; use device='cpu' or 'auto'"
+        )
     count = torch.cuda.device_count()
     if resolved.index is not None and resolved.index >= count:
-        raise ValueError(f"device={device!r}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}")
+        raise ValueError(
+            f"device={device!r}: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}"
+        )
     return resolved
 
 

@@ -82,7 +82,10 @@ class DiracGAN:
                 "the WGAN-GP penalty γ(|ψ| − 1)² is not differentiable at ψ = 0: simulate it instead"
             )
         point = torch.zeros(2, dtype=torch.float64)
-        return torch.autograd.functional.jacobian(lambda p: self.vector_field(p[0], p[1]), point)
+        jacobian: torch.Tensor = torch.autograd.functional.jacobian(  # type: ignore[no-untyped-call]
+            lambda p: self.vector_field(p[0], p[1]), point
+        )
+        return jacobian
 
     def eigenvalues(self) -> list[complex]:
         values = torch.linalg.eigvals(self.jacobian())

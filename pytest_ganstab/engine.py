@@ -18,25 +18,34 @@ import torch
 from . import rng
 from .devices import resolve_device, synchronize
 from .losses import GANLoss, get_loss, gradient_penalty, zero_centred_penalty
-from .nets import Stacks, StackedMLP
-from .recipes import Recipe, recipe as get_recipe
+from .nets import StackedMLP, Stacks
+from .recipes import Recipe
+from .recipes import recipe as get_recipe
 from .run import PROBES, Run
-from .toys import Toy, toy as get_toy
+from .toys import Toy
+from .toys import toy as get_toy
 
 Progress = Callable[[int, int], None]
 
 # Stream purposes: each random draw of a step has its own stream, so none depends on another's size.
-_G_INIT, _D_INIT, _REAL, _LATENT_D, _LATENT_G, _MIX = range(6)
+# Public so that a plain loop (pytest_ganstab.reference) can replay a seed's exact draws.
+G_INIT, D_INIT, REAL, LATENT_D, LATENT_G, MIX = range(6)
 
 
 def build_mlps(recipe: Recipe, toy: Toy, keys: torch.Tensor) -> Stacks:
     """The recipe's own MLP pair, seeded from the seed keys."""
     g_sizes = [recipe.latent_dim, *[recipe.g_width] * recipe.g_depth, toy.dim]
     d_sizes = [toy.dim, *[recipe.d_width] * recipe.d_depth, 1]
-    common = {"activation": recipe.activation}
-    generator = StackedMLP(g_sizes, keys, stream=_G_INIT, residual=recipe.g_residual, **common)
+    generator = StackedMLP(
+        g_sizes, keys, stream=G_INIT, activation=recipe.activation, residual=recipe.g_residual
+    )
     discriminator = StackedMLP(
-        d_sizes, keys, stream=_D_INIT, residual=recipe.d_residual, spectral_norm=recipe.spectral_norm, **common
+        d_sizes,
+        keys,
+        stream=D_INIT,
+        activation=recipe.activation,
+        residual=recipe.d_residual,
+        spectral_norm=recipe.spectral_norm,
     )
     return Stacks(generator, discriminator)
 
@@ -59,7 +68,9 @@ def seed_indices(seeds: int | Sequence[int]) -> list[int]:
         return list(range(seeds))
     indices = [int(k) for k in seeds]
     if not indices or min(indices) < 0 or len(set(indices)) != len(indices):
-        raise ValueError(f"seeds={list(seeds)!r}: seed indices must be distinct, non-negative, and at least one")
+        raise ValueError(
+            f"seeds={list(seeds)!r}: seed indices must be distinct, non-negative, and at least one"
+        )
     return indices
 
 
@@ -174,8 +185,8 @@ class _Loop:
         recipe, loss, keys = self.recipe, self.loss, self.keys
         batch = recipe.batch_size
         for critic in range(recipe.n_critic):
-            real = self.toy.sample_stacked(keys, rng.stream_id(_REAL, step, critic), batch)
-            latents = rng.normal(keys, rng.stream_id(_LATENT_D, step, critic), (batch, recipe.latent_dim))
+            real = self.toy.sample_stacked(keys, rng.stream_id(REAL, step, critic), batch)
+            latents = rng.normal(keys, rng.stream_id(LATENT_D, step, critic), (batch, recipe.latent_dim))
             with torch.no_grad():
                 fake = self.g(latents)
             real_scores = self.d(real).squeeze(-1)
@@ -183,14 +194,14 @@ class _Loop:
             d_loss = loss.d_loss(real_scores, fake_scores, recipe.real_label)
             penalty = self._penalty(real, fake, step, critic)
             self.opt_d.zero_grad(set_to_none=True)
-            (d_loss + penalty).sum().backward()
+            (d_loss + penalty).sum().backward()  # type: ignore[no-untyped-call]
             self.opt_d.step()
             if recipe.clip is not None:
                 with torch.no_grad():
                     for param in self.d.parameters():
                         param.clamp_(-recipe.clip, recipe.clip)
 
-        latents = rng.normal(keys, rng.stream_id(_LATENT_G, step), (batch, recipe.latent_dim))
+        latents = rng.normal(keys, rng.stream_id(LATENT_G, step), (batch, recipe.latent_dim))
         fake = self.g(latents)
         g_scores = self.d(fake).squeeze(-1)
         g_loss = loss.g_loss(g_scores)
@@ -210,7 +221,7 @@ class _Loop:
         recipe = self.recipe
         penalty = torch.zeros(self.keys.shape[0], device=self.keys.device)
         if recipe.gp_weight:
-            mix = rng.uniform(self.keys, rng.stream_id(_MIX, step, critic), (recipe.batch_size,))
+            mix = rng.uniform(self.keys, rng.stream_id(MIX, step, critic), (recipe.batch_size,))
             penalty = penalty + recipe.gp_weight * gradient_penalty(self.d, real, fake, mix)
         if recipe.r1_weight:
             penalty = penalty + recipe.r1_weight * zero_centred_penalty(self.d, real)
@@ -283,4 +294,3 @@ def _record_steps(steps: int, every: int) -> list[int]:
     if recorded[-1] != steps - 1:
         recorded.append(steps - 1)  # always keep the final state
     return recorded
-

@@ -61,7 +61,9 @@ NONSATURATING = GANLoss(
     g=lambda fake: F.softplus(-fake),
     probability=True,
 )
-WASSERSTEIN = GANLoss("wgan", d_real=lambda real, _label: -real, d_fake=lambda fake: fake, g=lambda fake: -fake)
+WASSERSTEIN = GANLoss(
+    "wgan", d_real=lambda real, _label: -real, d_fake=lambda fake: fake, g=lambda fake: -fake
+)
 LEAST_SQUARES = GANLoss(
     "lsgan",
     d_real=lambda real, label: 0.5 * (real - label) ** 2,
@@ -75,7 +77,9 @@ HINGE = GANLoss(
     g=lambda fake: -fake,
 )
 
-LOSSES: dict[str, GANLoss] = {loss.name: loss for loss in (MINIMAX, NONSATURATING, WASSERSTEIN, LEAST_SQUARES, HINGE)}
+LOSSES: dict[str, GANLoss] = {
+    loss.name: loss for loss in (MINIMAX, NONSATURATING, WASSERSTEIN, LEAST_SQUARES, HINGE)
+}
 
 
 def get_loss(loss: str | GANLoss) -> GANLoss:
@@ -99,11 +103,14 @@ def input_gradient(critic: Critic, x: torch.Tensor) -> torch.Tensor:
     return grad
 
 
-def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+def gradient_penalty(
+    critic: Critic, real: torch.Tensor, fake: torch.Tensor, mix: torch.Tensor
+) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(‖∇D(x̂)‖ − 1)²] on interpolates x̂ = mix·real + (1 − mix)·fake."""
     interpolates = mix.unsqueeze(-1) * real + (1 - mix.unsqueeze(-1)) * fake.detach()
     norms = input_gradient(critic, interpolates).flatten(2).norm(dim=-1)
-    return ((norms - 1) ** 2).mean(-1)
+    penalty: torch.Tensor = ((norms - 1) ** 2).mean(-1)
+    return penalty
 
 
 def zero_centred_penalty(critic: Critic, x: torch.Tensor) -> torch.Tensor:

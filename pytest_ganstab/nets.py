@@ -7,7 +7,8 @@ seed, which is what the exactness tests hold it to.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,7 +49,7 @@ class Stacks:
     notes: list[str] = field(default_factory=list)
 
 
-_ACTIVATIONS = {
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu,
     "leaky_relu": lambda x: F.leaky_relu(x, 0.2),
     "tanh": torch.tanh,
@@ -84,15 +85,19 @@ class StackedMLP:
         self.biases: list[torch.Tensor] = []
         self.u: list[torch.Tensor] = []
         self.v: list[torch.Tensor] = []
-        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             bound = fan_in**-0.5  # nn.Linear's default: U(-1/√fan_in, 1/√fan_in) for weight and bias
             weight = (2 * rng.uniform(keys, rng.stream_id(stream, layer, 0), (fan_in, fan_out)) - 1) * bound
             bias = (2 * rng.uniform(keys, rng.stream_id(stream, layer, 1), (1, fan_out)) - 1) * bound
             self.weights.append(weight.requires_grad_(True))
             self.biases.append(bias.requires_grad_(True))
             if spectral_norm:
-                self.u.append(F.normalize(rng.normal(keys, rng.stream_id(stream, layer, 2), (fan_out,)), dim=1))
-                self.v.append(F.normalize(rng.normal(keys, rng.stream_id(stream, layer, 3), (fan_in,)), dim=1))
+                self.u.append(
+                    F.normalize(rng.normal(keys, rng.stream_id(stream, layer, 2), (fan_out,)), dim=1)
+                )
+                self.v.append(
+                    F.normalize(rng.normal(keys, rng.stream_id(stream, layer, 3), (fan_in,)), dim=1)
+                )
                 self._power_iteration(layer, _SN_INIT_ITERATIONS)
 
     def parameters(self) -> list[torch.Tensor]:
@@ -103,8 +108,12 @@ class StackedMLP:
         # With M = Wᵀ ([out, in], torch's layout): u ← M v / ‖·‖, then v ← Mᵀ u / ‖·‖, as torch does.
         weight = self.weights[layer]
         for _ in range(iterations):
-            self.u[layer] = F.normalize(torch.bmm(self.v[layer].unsqueeze(1), weight).squeeze(1), dim=1, eps=_SN_EPS)
-            self.v[layer] = F.normalize(torch.bmm(weight, self.u[layer].unsqueeze(2)).squeeze(2), dim=1, eps=_SN_EPS)
+            self.u[layer] = F.normalize(
+                torch.bmm(self.v[layer].unsqueeze(1), weight).squeeze(1), dim=1, eps=_SN_EPS
+            )
+            self.v[layer] = F.normalize(
+                torch.bmm(weight, self.u[layer].unsqueeze(2)).squeeze(2), dim=1, eps=_SN_EPS
+            )
 
     def effective_weight(self, layer: int) -> torch.Tensor:
         weight = self.weights[layer]

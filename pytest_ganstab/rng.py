@@ -86,4 +86,5 @@ def uniform(keys: torch.Tensor, stream: int, shape: Sequence[int]) -> torch.Tens
 
 def normal(keys: torch.Tensor, stream: int, shape: Sequence[int]) -> torch.Tensor:
     """Standard normal floats, shape ``[S, *shape]``, by inverting the normal CDF."""
-    return torch.special.ndtri(uniform(keys, stream, shape))
+    normals: torch.Tensor = torch.special.ndtri(uniform(keys, stream, shape))
+    return normals

@@ -49,7 +49,7 @@ class Toy(ABC):
 
     @abstractmethod
     def transform(self, u: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """Map uniforms ``[..., n]`` and standard normals ``[..., n, noise_dim]`` to samples ``[..., n, dim]``."""
+        """Map uniforms ``[..., n]`` and normals ``[..., n, noise_dim]`` to samples ``[..., n, dim]``."""
 
     def sample(
         self,

@@ -1,4 +1,4 @@
-"""The engine's contract: a Run per call, a trace per seed and step, NaN as a finding, clear errors for bad input."""
+"""The engine's contract: a Run per call, a trace per seed and step, NaN as a finding, clear errors."""
 
 from __future__ import annotations
 

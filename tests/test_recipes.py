@@ -57,12 +57,12 @@ def test_recipes_round_trip_through_plain_data() -> None:
 
 
 def test_unknown_recipe_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown recipe 'wgan_gp'; known recipes: .*wgan-gp"):
+    with pytest.raises(ValueError, match=r"unknown recipe 'wgan_gp'; known recipes: .*wgan-gp"):
         recipe("wgan_gp")
 
 
 def test_unknown_knob_lists_the_known_ones() -> None:
-    with pytest.raises(TypeError, match="unknown knob\\(s\\) ncritic; known knobs: .*n_critic"):
+    with pytest.raises(TypeError, match=r"unknown knob\(s\) ncritic; known knobs: .*n_critic"):
         recipe("wgan", ncritic=3)
 
 

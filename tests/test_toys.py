@@ -91,7 +91,7 @@ def test_stacked_and_generator_sampling_draw_the_same_distribution() -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown toy 'ring9'; known toys: .*ring8"):
+    with pytest.raises(ValueError, match=r"unknown toy 'ring9'; known toys: .*ring8"):
         toy("ring9")
     assert {"ring8", "grid25", "swissroll", "ring8-embedded", "mixture1d", "blobs9"} <= set(list_toys())
 
