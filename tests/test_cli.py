@@ -8,28 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from records_factory import TEST, record
 
 from pytest_ganstab import plugin
 from pytest_ganstab.cli import main
 from pytest_ganstab.history import Session, Store
-
-
-def record(modes: list[float], *, speed: float = 1000.0, test: str = "t.py::test_ring") -> dict[str, Any]:
-    """A run record as ``records.run_record`` makes it (the fields the commands read)."""
-    return {
-        "test": test,
-        "label": "nonsaturating on ring8",
-        "recipe": "nonsaturating",
-        "toy": "ring8",
-        "seeds": len(modes),
-        "steps": 200,
-        "device": "cpu",
-        "seed_steps_per_s": speed,
-        "nonfinite_seeds": 0,
-        "metrics": {"modes": modes, "hq": [0.95] * len(modes), "nonfinite": [0.0] * len(modes)},
-        "findings": [],
-        "passed": None,
-    }
 
 
 @pytest.fixture
@@ -64,7 +47,7 @@ def test_show_prints_the_session_and_its_stability_table(
     assert ganstab(tmp_path, "show", "main") == 0
     out = capsys.readouterr().out
     assert out.startswith(f"run {saved['main'].id} main (")
-    assert "t.py::test_ring" in out
+    assert "tests/test_gan.py::test_ring" in out
     assert "nonsaturating" in out
 
 
@@ -74,7 +57,9 @@ def test_compare_exits_1_on_a_regression(
     assert ganstab(tmp_path, "compare", "main", "pr-7", "--fail", "modes:-1") == 1
     out = capsys.readouterr().out
     assert "REGRESSION (modes:-1)" in out
-    assert out.rstrip().endswith("1 regression(s): t.py::test_ring [nonsaturating on ring8] modes")
+    assert out.rstrip().endswith(
+        "1 regression(s): tests/test_gan.py::test_ring [nonsaturating on ring8] modes"
+    )
 
 
 def test_compare_exits_0_on_an_improvement_a_self_comparison_or_without_rules(

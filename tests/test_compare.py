@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from records_factory import record
 
 from pytest_ganstab.compare import (
     DEFAULT_RULES,
@@ -17,31 +18,6 @@ from pytest_ganstab.compare import (
     permutation_pvalue,
     smallest_pvalue,
 )
-
-TEST = "tests/test_gan.py::test_ring"
-
-
-def record(
-    modes: list[float | None],
-    *,
-    hq: list[float] | None = None,
-    speed: float = 1000.0,
-    test: str = TEST,
-    label: str = "nonsaturating on ring8",
-) -> dict[str, Any]:
-    """A run record as ``records.run_record`` makes it, reduced to what a comparison reads."""
-    return {
-        "test": test,
-        "label": label,
-        "seed_steps_per_s": speed,
-        "metrics": {
-            "modes": modes,
-            "hq": hq if hq is not None else [0.95] * len(modes),
-            "d_auc": [0.7] * len(modes),
-            "nonfinite": [0.0] * len(modes),
-        },
-    }
-
 
 Records = list[dict[str, Any]]
 

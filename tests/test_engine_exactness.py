@@ -9,7 +9,6 @@ tolerance for 20 steps; only the order of float sums differs (``baddbmm`` agains
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, cast
 
 import numpy as np
@@ -49,15 +48,6 @@ CASES: dict[str, tuple[str, dict[str, Any], str]] = {
     **{name: (name, {}, "ring8") for name in list_recipes()},
     **VARIANTS,
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One thread: the machine is shared, and the comparison does not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def stacked(rc: Recipe, data: Toy, seeds: list[int]) -> _Loop:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from records_factory import record
 
 from pytest_ganstab import plugin
 from pytest_ganstab.compare import compare_records, parse_rules
@@ -25,25 +26,6 @@ from pytest_ganstab.history import (
     git_commit,
     load_store,
 )
-
-TEST = "tests/test_gan.py::test_ring"
-
-
-def record(modes: list[float | None], *, speed: float = 1000.0, test: str = TEST) -> dict[str, Any]:
-    """A run record as ``records.run_record`` makes it (the fields the store and comparison read)."""
-    return {
-        "schema": 1,
-        "test": test,
-        "label": "nonsaturating on ring8",
-        "recipe": "nonsaturating",
-        "toy": "ring8",
-        "seeds": len(modes),
-        "steps": 200,
-        "device": "cpu",
-        "seed_steps_per_s": speed,
-        "seed_ids": list(range(len(modes))),
-        "metrics": {"modes": modes, "hq": [0.95] * len(modes), "d_auc": [0.7] * len(modes)},
-    }
 
 
 def test_a_saved_session_reloads_and_compares_with_itself_without_regression(tmp_path: Path) -> None:
