@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from records_factory import TEST, record
+from records_factory import record
 
 from pytest_ganstab import plugin
 from pytest_ganstab.cli import main
