@@ -1,6 +1,5 @@
-"""The suites' wiring: after a run, write the evidence table (recipe × toy × metric) beside the report.
-
-The table goes to ``$GANSTAB_EVIDENCE`` or ``ganstab-evidence/`` under the directory pytest ran in.
+"""The suites' wiring: after a run, write the evidence table (recipe × toy × metric) and the remedies'
+side-by-side table, to ``$GANSTAB_EVIDENCE`` or ``ganstab-evidence/`` under the directory pytest ran in.
 """
 
 from __future__ import annotations
@@ -26,3 +25,29 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     )
     markdown, csv = write_evidence(records, directory)
     terminalreporter.write_line(f"ganstab: evidence table of {len(records)} runs in {markdown} and {csv}")
+    trials = [
+        value
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "when", None) == "call"
+        for name, value in report.user_properties
+        if name == "remedy"
+    ]
+    if trials:
+        remedies = directory / "remedies.md"
+        remedies.write_text(remedies_markdown(trials), encoding="utf-8")
+        terminalreporter.write_line(f"ganstab: {len(trials)} remedies side by side in {remedies}")
+
+
+def remedies_markdown(trials: list[dict[str, Any]]) -> str:
+    """One row per remedy trial: the metric it should move, both means over seeds, and the verdict."""
+    lines = [
+        "| trial | remedy | against | toy | metric | baseline | remedy | seeds better | helps |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in trials:
+        lines.append(
+            f"| {t['trial']} | {t['remedy']} | {t['baseline']} | {t['toy']} | {t['metric']} | {t['baseline_mean']:.3g} "
+            f"| {t['remedy_mean']:.3g} | {t['seeds_better']} | {'yes' if t['helps'] else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"

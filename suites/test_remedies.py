@@ -176,7 +176,9 @@ def per_seed(run: Run, metric: str) -> np.ndarray:
 
 @pytest.mark.ganstab
 @pytest.mark.parametrize("trial", list(TRIALS.values()), ids=list(TRIALS))
-def test_remedy_against_its_baseline(ganstab: Any, trial: Trial) -> None:
+def test_remedy_against_its_baseline(
+    ganstab: Any, record_property: Any, request: pytest.FixtureRequest, trial: Trial
+) -> None:
     baseline = ganstab.train(
         trial.baseline, trial.toy, steps=trial.steps, name=f"baseline: {trial.baseline.name}"
     )
@@ -190,6 +192,20 @@ def test_remedy_against_its_baseline(ganstab: Any, trial: Trial) -> None:
         f"{trial.remedy.name} vs {trial.baseline.name} on {trial.toy} ({trial.metric}, {trial.better} wins): "
         f"better on {seeds_better}/{len(gain)} seeds (needed {needed}), mean gain {np.nanmean(gain):.3g} "
         f"(margin {trial.margin:g}); per-seed gains {np.round(gain, 3).tolist()}"
+    )
+    record_property(
+        "remedy",
+        {
+            "trial": request.node.callspec.id,
+            "remedy": trial.remedy.name,
+            "baseline": trial.baseline.name,
+            "toy": trial.toy,
+            "metric": f"{trial.metric} ({trial.better} wins)",
+            "baseline_mean": float(np.nanmean(per_seed(baseline, trial.metric))),
+            "remedy_mean": float(np.nanmean(per_seed(remedy, trial.metric))),
+            "seeds_better": f"{seeds_better}/{len(gain)}",
+            "helps": improves,
+        },
     )
     assert improves is trial.helps, (
         "expected it to help, it did not: " if trial.helps else "it now helps: "
