@@ -46,8 +46,7 @@ def remedies_markdown(trials: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for t in trials:
-        lines.append(
-            f"| {t['trial']} | {t['remedy']} | {t['baseline']} | {t['toy']} | {t['metric']} | {t['baseline_mean']:.3g} "
-            f"| {t['remedy_mean']:.3g} | {t['seeds_better']} | {'yes' if t['helps'] else 'no'} |"
-        )
+        cells = [t["trial"], t["remedy"], t["baseline"], t["toy"], t["metric"]]
+        cells += [f"{t['baseline_mean']:.3g}", f"{t['remedy_mean']:.3g}", t["seeds_better"]]
+        lines.append("| " + " | ".join([*cells, "yes" if t["helps"] else "no"]) + " |")
     return "\n".join(lines) + "\n"
