@@ -400,7 +400,7 @@ class _Balls:
             from scipy.spatial import cKDTree
 
             self.tree = cKDTree(centers)
-            distances, _ = self.tree.query(centers, k + 1)
+            distances, _ = self.tree.query(centers, k + 1, workers=-1)
             self.radii = np.asarray(distances[:, k])
         else:
             self.radii = _distances(centers, centers).kthvalue(k + 1, dim=1).values.numpy()
@@ -414,7 +414,7 @@ class _Balls:
         # Most queries are settled by the balls of their few nearest centres: inside one of them, or
         # farther than the largest radius from all of them. Only the rest need the exact search.
         nearest = min(HIT_CANDIDATES, len(self.centers))
-        distances, index = self.tree.query(queries, nearest, distance_upper_bound=self.reach)
+        distances, index = self.tree.query(queries, nearest, distance_upper_bound=self.reach, workers=-1)
         distances, index = distances.reshape(len(queries), -1), index.reshape(len(queries), -1)
         radii = np.append(self.radii, -1.0)  # a missing neighbour (index n) contains nothing
         inside = (distances <= radii[index]).any(1)
@@ -433,7 +433,9 @@ class _Balls:
             self._lifted = cKDTree(np.column_stack((self.centers, lift)))
         flat = np.column_stack((queries, np.zeros(len(queries))))
         bound = self.reach * (1 + 1e-9) + 1e-300  # rounding in the lift must not drop a boundary point
-        distances, _ = self._lifted.query(flat, 1, distance_upper_bound=np.nextafter(bound, np.inf))
+        distances, _ = self._lifted.query(
+            flat, 1, distance_upper_bound=np.nextafter(bound, np.inf), workers=-1
+        )
         return np.asarray(distances <= bound)
 
     def counts(self, points: np.ndarray) -> np.ndarray:
@@ -442,7 +444,9 @@ class _Balls:
             return (_distances(self.centers, points) <= torch.from_numpy(self.radii)[:, None]).sum(1).numpy()
         from scipy.spatial import cKDTree
 
-        return np.asarray(cKDTree(points).query_ball_point(self.centers, self.radii, return_length=True))
+        return np.asarray(
+            cKDTree(points).query_ball_point(self.centers, self.radii, return_length=True, workers=-1)
+        )
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> torch.Tensor:
