@@ -103,7 +103,7 @@ def train(
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     if not isinstance(recipe, Recipe):
-        raise TypeError(f"recipe={recipe!r}: give a recipe name ({', '.join(_recipe_names())}) or a Recipe")
+        raise TypeError(f"recipe={recipe!r}: give a recipe name ({', '.join(list_recipes())}) or a Recipe")
     toy = get_toy(data) if isinstance(data, str) else data
     if not isinstance(toy, Toy):
         raise TypeError(f"data={data!r}: give a toy name or a Toy (see pytest_ganstab.list_toys())")
@@ -139,12 +139,6 @@ def train(
         nets=nets,
         name=name,
     )
-
-
-def _recipe_names() -> list[str]:
-    from .recipes import list_recipes
-
-    return list_recipes()
 
 
 class _Loop:
