@@ -19,7 +19,7 @@ from . import rng
 from .devices import resolve_device, synchronize
 from .losses import GANLoss, get_loss, gradient_penalty, zero_centred_penalty
 from .nets import StackedMLP, Stacks
-from .recipes import Recipe
+from .recipes import Recipe, list_recipes
 from .recipes import recipe as get_recipe
 from .run import PROBES, Run
 from .toys import Toy
