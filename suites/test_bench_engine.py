@@ -12,6 +12,7 @@ pytest-benchmark's table times the whole call.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,6 +85,9 @@ def test_stacked_seeds_against_the_plain_loop(
 
     timed = bench.measure(benchmark, once, rounds=ROUNDS)
     rate = bench.seed_steps_per_s(seeds, steps, min(loop_s[-len(timed.wall_s) :]))
+    assert rate > 0 and math.isfinite(rate)
+    if isinstance(timed.result, Run):  # what was timed must have trained soundly, or the figure means nothing
+        assert (timed.result.first_nonfinite_step < 0).all()
     mine = speeds.setdefault(name, {})
     mine[way] = rate
     benchmark.extra_info.update(seeds=seeds, steps=steps, width=WIDTH, threads=threads, seed_steps_per_s=rate)
@@ -106,6 +110,8 @@ def _throughput(benchmark: Any, rc: Recipe, seeds: int, steps: int, device: str)
     """Seed-steps/s of whole ``train`` calls, as a user sees them."""
     timed = bench.measure(benchmark, lambda: train(rc, "ring8", seeds=seeds, steps=steps, device=device))
     rate = bench.seed_steps_per_s(seeds, steps, timed.best_s)
+    assert rate > 0 and math.isfinite(rate)
+    assert (timed.result.first_nonfinite_step < 0).all()  # a figure from a diverged run means nothing
     benchmark.extra_info.update(
         seeds=seeds, steps=steps, seed_steps_per_s=rate, stability=bench.stability_info(timed.result)
     )
