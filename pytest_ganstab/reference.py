@@ -23,7 +23,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from . import rng
 from .devices import resolve_device, synchronize
-from .engine import D_INIT, G_INIT, LATENT_D, LATENT_G, MIX, REAL
+from .engine import D_INIT, G_INIT, LATENT_D, LATENT_G, MIX, REAL, make_optimizer
 from .nets import StackedMLP
 from .recipes import Recipe
 from .recipes import recipe as get_recipe
@@ -197,14 +197,6 @@ def _input_gradient(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return grad
 
 
-def _optimizer(params: list[nn.Parameter], recipe: Recipe, lr: float) -> torch.optim.Optimizer:
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=recipe.betas)
-    if recipe.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr)
-
-
 def _grad_norms(net: nn.Module) -> torch.Tensor:
     """Per-layer L2 norms of the gradient (weight and bias together), ``[L]``."""
     norms = []
@@ -263,8 +255,8 @@ def train_reference(
             raise ValueError("train_reference: give draws= (e.g. TorchDraws) when base_seed=None")
         draws = StreamDraws(toy, base_seed, index, dev)
     g, d = networks(recipe, toy, base_seed=base_seed, index=index, device=dev)
-    opt_g = _optimizer(list(g.parameters()), recipe, recipe.g_lr)
-    opt_d = _optimizer(list(d.parameters()), recipe, recipe.d_lr)
+    opt_g = make_optimizer(list(g.parameters()), recipe, recipe.g_lr)
+    opt_d = make_optimizer(list(d.parameters()), recipe, recipe.d_lr)
     d_objective, g_objective = _LOSSES[recipe.loss]
     confidence = torch.sigmoid if recipe.loss in _PROBABILITY_LOSSES else (lambda s: s)
     batch, latent_dim = recipe.batch_size, recipe.latent_dim
