@@ -95,14 +95,25 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = rules.resolve(layers)
     except SettingError as error:
         raise pytest.UsageError(str(error)) from None
-    if enabled and settings.device in ("auto", "cuda"):
-        _pin_worker_gpu(config)
+    if enabled and hasattr(config, "workerinput"):
+        _share_worker_cores()
+        if settings.device in ("auto", "cuda"):
+            _pin_worker_gpu(config)
     config.stash[_SESSION] = _Session(enabled, layers, settings)
 
 
 def _ini(config: pytest.Config, name: str) -> Any:
     value = config.getini(name)
     return None if value in ("", None) else value
+
+
+def _share_worker_cores() -> None:
+    """Split the CPU cores between xdist workers, before anything imports torch (which reads the variable)."""
+    threads = rules.worker_threads(
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT"), os.cpu_count(), os.environ.get("OMP_NUM_THREADS")
+    )
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = threads
 
 
 def _pin_worker_gpu(config: pytest.Config) -> None:

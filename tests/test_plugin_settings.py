@@ -15,6 +15,7 @@ from pytest_ganstab.settings import (
     marker_layer,
     pinned_gpu,
     resolve,
+    worker_threads,
 )
 
 
@@ -128,3 +129,19 @@ def test_each_xdist_worker_gets_a_gpu_of_its_own(
     worker: str | None, visible: str | None, count: int, pinned: str | None
 ) -> None:
     assert pinned_gpu(worker, visible, count) == pinned
+
+
+@pytest.mark.parametrize(
+    ("workers", "cores", "preset", "expected"),
+    [
+        ("2", 2, None, "1"),  # two workers on two cores: one thread each, not two spinning against each other
+        ("2", 16, None, "8"),
+        ("8", 2, None, "1"),  # never zero threads
+        ("2", 2, "4", None),  # the user's own OMP_NUM_THREADS wins
+        (None, 2, None, None),  # not under xdist
+    ],
+)
+def test_xdist_workers_share_the_cpu_cores(
+    workers: str | None, cores: int, preset: str | None, expected: str | None
+) -> None:
+    assert worker_threads(workers, cores, preset) == expected
