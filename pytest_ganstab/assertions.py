@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import metrics
 from .findings import Finding, StabilityError
-from .recipes import Recipe
+from .recipes import Recipe, defining_settings
 from .run import Run
 from .stats import bootstrap_ci, format_interval, required_passes
 
@@ -153,7 +153,7 @@ def _judge_dominance(
             f"fake {row.d_fake:.3g}; G's learning signal {_ratio(row.signal_ratio)} its early value"
         )
     causes = _causes_beside_divergence(
-        run, failed, _dominance_causes(run.recipe, frame["signal_ratio"].to_numpy()[failed] < signal_floor)
+        run, failed, _dominance_causes(run, frame["signal_ratio"].to_numpy()[failed] < signal_floor)
     )
     return _finding(
         "discriminator_dominance",
@@ -203,7 +203,7 @@ def _judge_gradients(
             parts.append("no finite gradient in the window" + _nonfinite_note(run, i))
         lines[seed] = f"seed {seed}: " + "; ".join(parts)
     failed = vanished | exploded | diverged
-    causes = _dominance_causes(run.recipe, vanished, otherwise=3) if np.any(vanished) else []
+    causes = _dominance_causes(run, vanished, otherwise=3) if np.any(vanished) else []
     if np.any(exploded | diverged):
         causes.append(3)
     steps = np.fmin(frame["vanished_from"].to_numpy(), frame["exploded_at"].to_numpy())
@@ -508,15 +508,16 @@ def _causes_beside_divergence(run: Run, failed: np.ndarray, causes: list[int]) -
     return [3] if not np.any(failed & ~diverged) else [*causes, 3]
 
 
-def _dominance_causes(recipe: Recipe, signal_vanished: np.ndarray, *, otherwise: int = 2) -> list[int]:
+def _dominance_causes(run: Run, signal_vanished: np.ndarray, *, otherwise: int = 2) -> list[int]:
     """The causes the recipe offers for a dominant D or a vanished signal, most specific first; when the
     recipe shows none of them, ``otherwise`` (balance for dominance, geometry for a vanished signal)."""
+    recipe = run.recipe
     causes = []
     if recipe.loss == "minimax" and bool(np.any(signal_vanished)):
         causes.append(1)
     if recipe.d_lr > recipe.g_lr or recipe.n_critic > 1:
         causes.append(2)
-    if recipe.capacity_ratio < 1:
+    if run.nets.from_recipe and recipe.capacity_ratio < 1:  # a user's own modules have no recipe widths
         causes.append(4)
     return causes or [otherwise]
 
@@ -561,13 +562,15 @@ def _remedies(causes: list[int], recipe: Recipe) -> tuple[str, ...]:
             ]
         elif cause == 4:
             found += [
-                f"raise the G:D capacity ratio (now {recipe.capacity_ratio:.2f}): d_width={recipe.g_width} "
-                f"(now {recipe.d_width}) or a wider G",
+                f"raise the G:D capacity ratio (now {recipe.capacity_ratio:.2f}): a smaller D (d_width="
+                f"{recipe.d_width}, d_depth={recipe.d_depth}) or a larger G (g_width={recipe.g_width}, "
+                f"g_depth={recipe.g_depth})",
                 'recipe("hinge-sn"): spectral normalisation limits what a large D can do',
             ]
         elif cause == 5:
             found += [
-                'recipe("wgan-gp") or recipe("nonsaturating-r1"): objectives that spread G over the modes',
+                'recipe("wgan-gp"): a critic with a gradient penalty spreads G over the modes',
+                'recipe("ttur"): a D that keeps up with G stops it from jumping between modes',
                 f"more G capacity or latent dimensions (now g_width={recipe.g_width}, "
                 f"latent_dim={recipe.latent_dim})",
                 "more steps: mode coverage on these toys needs thousands",
@@ -576,8 +579,16 @@ def _remedies(causes: list[int], recipe: Recipe) -> tuple[str, ...]:
     by_recipe: dict[str, str] = {}
     for remedy in found:
         by_recipe.setdefault(remedy.split(":")[0] if remedy.startswith("recipe(") else remedy, remedy)
-    own = f'recipe("{recipe.name}")'
-    return tuple(remedy for key, remedy in by_recipe.items() if key != own)[:MAX_REMEDIES]
+    return tuple(remedy for key, remedy in by_recipe.items() if not _is_current(key, recipe))[:MAX_REMEDIES]
+
+
+def _is_current(remedy_key: str, recipe: Recipe) -> bool:
+    """Whether a ``recipe("name")`` remedy is already in use: judged by its defining settings, not by the
+    name (``recipe("nonsaturating", loss="minimax")`` still needs the non-saturating loss)."""
+    if not remedy_key.startswith('recipe("'):
+        return False
+    defining = defining_settings(remedy_key[len('recipe("') : -2])
+    return bool(defining) and all(getattr(recipe, knob) == value for knob, value in defining.items())
 
 
 # ---------------------------------------------------------------- argument checks

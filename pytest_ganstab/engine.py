@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 
 from . import rng
 from .devices import resolve_device, synchronize
-from .losses import GANLoss, get_loss, gradient_penalty, zero_centred_penalty
+from .losses import LOSSES, GANLoss, get_loss, gradient_penalty, zero_centred_penalty
 from .nets import StackedMLP, Stacks
 from .recipes import Recipe, list_recipes
 from .recipes import recipe as get_recipe
@@ -114,12 +115,18 @@ def train(
     dev = resolve_device(device)
     keys = rng.seed_keys(seed, indices, dev)
     objective = get_loss(loss if loss is not None else recipe.loss)
+    if objective.name in LOSSES and objective is LOSSES[objective.name]:
+        # The Run's recipe says which objective was trained (history, diagnoses); it re-validates too.
+        recipe = replace(recipe, loss=objective.name)
     if generator is None and discriminator is None:
         nets = build_mlps(recipe, toy, keys)
     else:
         from .usermodules import build_user_stacks
 
         nets = build_user_stacks(generator, discriminator, recipe, toy, seed, indices, dev)
+        nets.from_recipe = False
+    if objective.name not in LOSSES or objective is not LOSSES[objective.name]:
+        nets.notes.append(f"loss: your GANLoss {objective.name!r} replaced the recipe's {recipe.loss!r}")
     loop = _Loop(recipe, objective, toy, nets, keys, steps, record_every if probes else None)
     synchronize(dev)
     started = time.perf_counter()
@@ -158,7 +165,6 @@ class _Loop:
         self.g, self.d = nets.generator, nets.discriminator
         self.opt_g = make_optimizer(self.g.parameters(), recipe, recipe.g_lr)
         self.opt_d = make_optimizer(self.d.parameters(), recipe, recipe.d_lr)
-        self.record_every = record_every
         self.record_steps = [] if record_every is None else _record_steps(steps, record_every)
         self.g_layers = len(self.g.layer_names)
         self.d_layers = len(self.d.layer_names)
@@ -206,7 +212,7 @@ class _Loop:
             param.grad = grad
         self.opt_g.step()
 
-        bad = ~torch.isfinite(d_loss + g_loss)
+        bad = ~torch.isfinite(d_loss + penalty + g_loss)
         if record is not None:
             bad |= self._record(record, d_loss, penalty, g_loss, real_scores, fake_scores, fake_grad, batch)
         self.first_nonfinite = torch.where(bad & (self.first_nonfinite < 0), step, self.first_nonfinite)

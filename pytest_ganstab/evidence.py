@@ -68,8 +68,11 @@ def evidence_markdown(frame: pd.DataFrame) -> str:
             for m, lo, hi in zip(frame["mean"], frame["ci_low"], frame["ci_high"], strict=True)
         ]
     )
-    keys = ["run", "recipe", "toy", "seeds", "steps"]
-    table = cells.pivot_table(index=keys, columns="metric", values="cell", aggfunc="first", sort=False)
+    # Every field that tells two runs apart is in the index, so no run is merged into another or dropped.
+    keys = ["test", "run", "recipe", "toy", "device", "seeds", "steps"]
+    table = cells.pivot_table(
+        index=keys, columns="metric", values="cell", aggfunc="first", sort=False, dropna=False
+    )
     metrics = [name for name in METRICS if name in table.columns] + [
         c for c in table.columns if c not in METRICS
     ]

@@ -47,6 +47,8 @@ class Stacks:
     generator: Stack
     discriminator: Stack
     notes: list[str] = field(default_factory=list)
+    # False when a user's modules replaced the recipe's MLPs, whose widths then describe nothing.
+    from_recipe: bool = True
 
 
 _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {

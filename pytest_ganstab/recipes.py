@@ -137,6 +137,11 @@ def recipe(name: str | Recipe = "nonsaturating", **overrides: Any) -> Recipe:
     return replace(base, **overrides) if overrides else base
 
 
+def defining_settings(name: str) -> dict[str, Any]:
+    """The knobs that make a standard recipe what it is (``ttur``: its learning rates); {} for others."""
+    return dict(_STANDARD.get(name, {}))
+
+
 def list_recipes() -> list[str]:
     """The names ``recipe()`` accepts."""
     return sorted(_STANDARD)

@@ -41,5 +41,6 @@ def run_record(run: Run, *, test: str | None = None, findings: list[Finding] | N
 
 
 def _plain(value: Any) -> float | None:
+    """JSON has no NaN or Infinity: a value that could not be measured, or blew up, is stored as null."""
     number = float(value)
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) else None

@@ -25,6 +25,7 @@ def _signed(value: int) -> int:
 _M1 = _signed(0xBF58476D1CE4E5B9)
 _M2 = _signed(0x94D049BB133111EB)
 _GOLDEN_T = _signed(_GOLDEN)
+_BELOW_ONE = 1.0 - 2.0**-24  # the largest float32 below 1
 
 
 def _shr(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -56,11 +57,6 @@ def seed_keys(base_seed: int, indices: Sequence[int], device: torch.device | str
     return torch.tensor([seed_key(base_seed, k) for k in indices], dtype=torch.int64, device=device)
 
 
-def torch_seed(base_seed: int, index: int) -> int:
-    """A non-negative seed for ``torch.manual_seed``, for code that must draw from torch's own RNG."""
-    return seed_key(base_seed, index) & 0x7FFF_FFFF_FFFF_FFFF
-
-
 def stream_id(*parts: int) -> int:
     """Fold integers (step, purpose, layer, ...) into one stream id, order-sensitively."""
     acc = 0
@@ -80,8 +76,15 @@ def _bits(keys: torch.Tensor, stream: int, shape: Sequence[int]) -> torch.Tensor
 
 def uniform(keys: torch.Tensor, stream: int, shape: Sequence[int]) -> torch.Tensor:
     """Uniform floats in the open interval (0, 1), shape ``[S, *shape]``, from 24 bits each."""
-    top = _shr(_bits(keys, stream, shape), 40).to(torch.float32)
-    return (top + 0.5) * (1.0 / (1 << 24))
+    return unit_interval(_shr(_bits(keys, stream, shape), 40).to(torch.float32))
+
+
+def unit_interval(top24: torch.Tensor) -> torch.Tensor:
+    """24-bit integers (as float32) to the centres of 2²⁴ equal cells of (0, 1).
+
+    float32 rounds the last centre, (2²⁴ − ½)/2²⁴, up to 1.0, where ``ndtri`` is +inf: it is kept inside.
+    """
+    return ((top24 + 0.5) * (1.0 / (1 << 24))).clamp_(max=_BELOW_ONE)
 
 
 def normal(keys: torch.Tensor, stream: int, shape: Sequence[int]) -> torch.Tensor:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .findings import Finding
 
-# Trace columns, one row per seed and recorded step (the probes of issue 2; metrics read these names).
+# Trace columns besides seed and step, one row per seed and recorded step; the metrics read these names.
 PROBES = (
     "d_loss",  # D's objective without its regulariser (last critic step of the step)
     "d_penalty",  # the weighted regulariser (gradient penalty, R1, R2), 0 when none

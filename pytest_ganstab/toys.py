@@ -79,7 +79,7 @@ class Toy(ABC):
         return f"<Toy {self.name}: dim={self.dim}, modes={self.n_modes or 'none'}>"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class GaussianMixture(Toy):
     """Isotropic Gaussian modes. With ``embedding`` the noise lives in a low-dimensional plane that a
     fixed linear map places in ``dim`` dimensions (the high-dimensional ring)."""
@@ -91,6 +91,8 @@ class GaussianMixture(Toy):
     hq_threshold: float  # type: ignore[assignment]
     embedding: torch.Tensor | None = None
     shape: tuple[int, ...] = field(default=())
+    # Device copies made once: a copy from the host on every draw would make each step wait on it.
+    _on_device: dict[torch.device, tuple[torch.Tensor, ...]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         flat = self.centers if self.embedding is None else self.centers @ self.embedding
@@ -106,11 +108,16 @@ class GaussianMixture(Toy):
         return int(self._plane_centers.shape[1])
 
     def transform(self, u: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        cumulative = self._cumulative.to(u.device)
+        if u.device not in self._on_device:
+            self._on_device[u.device] = tuple(
+                tensor.to(u.device)
+                for tensor in (self._cumulative, self._plane_centers, self.std, self.embedding)
+                if tensor is not None
+            )
+        cumulative, plane_centers, std, *embedding = self._on_device[u.device]
         mode = torch.searchsorted(cumulative, u.contiguous()).clamp_(max=cumulative.numel() - 1)
-        centers = self._plane_centers.to(u.device)[mode]
-        x = centers + self.std.to(u.device)[mode].unsqueeze(-1) * eps
-        return x if self.embedding is None else x @ self.embedding.to(u.device)
+        x = plane_centers[mode] + std[mode].unsqueeze(-1) * eps
+        return x @ embedding[0] if embedding else x
 
 
 class SwissRoll(Toy):

@@ -143,3 +143,15 @@ def test_bad_arguments_name_the_argument_and_the_fix(
 def test_asking_for_cuda_without_cuda_says_so() -> None:
     with pytest.raises(ValueError, match="CUDA is not available on this machine; use device='cpu'"):
         train(SMALL, "ring8", seeds=1, steps=1, device="cuda")
+
+
+def test_uniform_draws_stay_inside_the_open_interval_so_normals_stay_finite() -> None:
+    # The largest 24-bit value once rounded up to exactly 1.0, an infinite normal and a false "diverged".
+    edges = rng.unit_interval(torch.tensor([0.0, 2.0**24 - 1]))
+    assert (edges > 0).all() and (edges < 1).all()
+    assert torch.isfinite(torch.special.ndtri(edges)).all()
+
+
+def test_a_loss_given_by_name_is_the_loss_the_run_records() -> None:
+    run = train(SMALL, "ring8", seeds=1, steps=2, loss="minimax")
+    assert run.recipe.loss == "minimax" and run.notes == []
