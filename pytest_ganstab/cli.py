@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import statistics
 import sys
 from collections.abc import Sequence
@@ -64,8 +65,10 @@ def make_parser() -> argparse.ArgumentParser:
         description="pytest-ganstab's history commands: the runs saved by pytest --ganstab-save.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    storage_help = "Folder of saved runs (as --ganstab-storage). Default: '.ganstab'."
-    parser.add_argument("--storage", "-s", metavar="PATH", default=DEFAULT_STORAGE, help=storage_help)
+    storage_help = "Folder of saved runs (as --ganstab-storage). Default: $GANSTAB_STORAGE, else '.ganstab'."
+    # The same store pytest uses when GANSTAB_STORAGE is set; a relative path is taken from here.
+    default = os.environ.get("GANSTAB_STORAGE") or DEFAULT_STORAGE
+    parser.add_argument("--storage", "-s", metavar="PATH", default=default, help=storage_help)
     # The same option after the command too; SUPPRESS keeps a subcommand from resetting it to the default.
     after = _Parser(add_help=False)
     after.add_argument("--storage", "-s", metavar="PATH", default=argparse.SUPPRESS, help=storage_help)

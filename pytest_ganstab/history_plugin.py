@@ -160,7 +160,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             old_name=state.baseline.title,
             new_name="this run",
         )
-        if state.comparison.regressions and session.exitstatus == pytest.ExitCode.OK:
+        gate_saw_nothing = bool(state.rules) and not state.comparison.rows
+        if gate_saw_nothing:
+            # A gate that compared nothing must not pass green: a job that forgot --ganstab, or deselected
+            # or renamed every GAN test, would otherwise never be checked again.
+            state.notes.append(
+                "the regression gate compared nothing: no run of this session matches the saved one "
+                "(did you pass --ganstab? were the tests renamed?)"
+            )
+        if state.comparison.only_old:
+            state.notes.append(f"not run this time, so not compared: {', '.join(state.comparison.only_old)}")
+        failed = state.comparison.regressions or gate_saw_nothing
+        if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state.save:
         if records:

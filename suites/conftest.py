@@ -13,8 +13,17 @@ import pytest
 from pytest_ganstab.plugin import session_records
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Without pytest-benchmark (``-p no:benchmark``) the benchmark files are left out, not the suites."""
+    if collection_path.name.startswith("test_bench_") and not config.pluginmanager.hasplugin("benchmark"):
+        return True
+    return None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return  # the xdist controller holds every worker's records and writes the tables once
     records = session_records(config)
     if not records:
         return

@@ -230,6 +230,18 @@ def test_save_then_compare_catches_a_regression_and_not_an_improvement(
     assert len(list((pytester.path / ".ganstab").glob("*.json"))) == 1  # comparing saves nothing
 
 
+def test_a_regression_gate_that_compared_nothing_fails(
+    pytester: pytest.Pytester, session_records: list[dict[str, Any]]
+) -> None:
+    pytester.makepyfile("def test_gan():\n    pass\n")
+    session_records[:] = [record([8, 8, 8, 8])]
+    assert pytester.runpytest("--ganstab-save=main").ret == pytest.ExitCode.OK
+    session_records[:] = []  # e.g. the CI job forgot --ganstab: no GAN test trained
+    result = pytester.runpytest("--ganstab-compare=main", "--ganstab-compare-fail")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*the regression gate compared nothing*", "*not run this time*"])
+
+
 def test_comparing_with_an_empty_store_is_a_note_not_a_failure(
     pytester: pytest.Pytester, session_records: list[dict[str, Any]]
 ) -> None:
