@@ -50,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "to DIR/index.html, with the PNGs beside it; it opens offline. Needs matplotlib: "
         "pip install 'pytest-ganstab[report]'. Env GANSTAB_REPORT, ini ganstab_report.",
     )
-    parser.addini("ganstab_report", "Write the ganstab report to this folder (relative to the rootdir).")
+    parser.addini("ganstab_report", "Write the ganstab report to this folder (relative to the ini file).")
 
 
 def report_directory(config: pytest.Config) -> tuple[Path, str] | None:
