@@ -202,6 +202,35 @@ def test_bad_training_input_fails_the_test_with_one_line(pytester: pytest.Pytest
     assert "engine.py" not in result.stdout.str()
 
 
+def test_a_bug_in_the_users_own_module_keeps_its_traceback(pytester: pytest.Pytester) -> None:
+    write_tests(
+        pytester,
+        """
+        import torch
+
+        class Generator(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layer = torch.nn.Linear(2, 2)
+                self.calls = 0
+
+            def forward(self, z):
+                self.calls += 1
+                if self.calls > 3:  # passes the engine's checks, then breaks in training
+                    raise ValueError("a bug in my generator")
+                return self.layer(z)
+
+        def test_my_gan(ganstab):
+            ganstab.train(TINY, "ring8", steps=5, seeds=1, generator=Generator)
+        """,
+    )
+    result = pytester.runpytest("--ganstab")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ['*raise ValueError("a bug in my generator")*', "E*ValueError: a bug in my generator"]
+    )
+
+
 def test_toy_and_recipe_fixtures_take_names_indirectly(pytester: pytest.Pytester) -> None:
     write_tests(
         pytester,
