@@ -35,8 +35,7 @@ G_INIT, D_INIT, REAL, LATENT_D, LATENT_G, MIX = range(6)
 
 def build_mlps(recipe: Recipe, toy: Toy, keys: torch.Tensor) -> Stacks:
     """The recipe's own MLP pair, seeded from the seed keys."""
-    g_sizes = [recipe.latent_dim, *[recipe.g_width] * recipe.g_depth, toy.dim]
-    d_sizes = [toy.dim, *[recipe.d_width] * recipe.d_depth, 1]
+    g_sizes, d_sizes = recipe.mlp_sizes(toy.dim)
     generator = StackedMLP(
         g_sizes, keys, stream=G_INIT, activation=recipe.activation, residual=recipe.g_residual
     )

@@ -51,12 +51,12 @@ class Recipe:
     def _problems(self) -> Any:
         if self.loss not in _LOSS_NAMES:
             yield f"loss={self.loss!r} is unknown; use one of {', '.join(_LOSS_NAMES)}"
-        for key in ("latent_dim", "g_width", "d_width", "batch_size", "n_critic"):
-            if getattr(self, key) < 1:
-                yield f"{key}={getattr(self, key)!r} must be at least 1"
-        for key in ("g_depth", "d_depth"):
-            if getattr(self, key) < 0:
-                yield f"{key}={getattr(self, key)!r} must be 0 (linear) or more hidden layers"
+        for key in ("latent_dim", "g_width", "d_width", "batch_size", "n_critic", "g_depth", "d_depth"):
+            value, least = getattr(self, key), 0 if key.endswith("depth") else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                yield f"{key}={value!r} must be an integer of at least {least}"
+        if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
+            yield f"betas={self.betas!r} must be two numbers in [0, 1), e.g. (0.5, 0.9)"
         for key in ("g_lr", "d_lr"):
             if not getattr(self, key) > 0:
                 yield f"{key}={getattr(self, key)!r} must be positive"
@@ -73,6 +73,13 @@ class Recipe:
             yield f"real_label applies to the minimax, nonsaturating and lsgan losses, not {self.loss!r}"
         if self.clip is not None and not self.clip > 0:
             yield f"clip={self.clip!r} must be positive (or None for no weight clipping)"
+
+    def mlp_sizes(self, data_dim: int) -> tuple[list[int], list[int]]:
+        """Layer sizes of the recipe's G (latent → … → data) and D (data → … → one score)."""
+        return (
+            [self.latent_dim, *[self.g_width] * self.g_depth, data_dim],
+            [data_dim, *[self.d_width] * self.d_depth, 1],
+        )
 
     @property
     def capacity_ratio(self) -> float:

@@ -158,8 +158,7 @@ def networks(
     from torch's default initialisation (the usual way, drawn from torch's global RNG).
     """
     dev = resolve_device(device)
-    g_sizes = [recipe.latent_dim, *[recipe.g_width] * recipe.g_depth, toy.dim]
-    d_sizes = [toy.dim, *[recipe.d_width] * recipe.d_depth, 1]
+    g_sizes, d_sizes = recipe.mlp_sizes(toy.dim)
     generator = mlp(g_sizes, recipe.activation, residual=recipe.g_residual)
     discriminator = mlp(d_sizes, recipe.activation, residual=recipe.d_residual, sn=recipe.spectral_norm)
     if base_seed is not None:

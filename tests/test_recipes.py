@@ -69,11 +69,14 @@ def test_unknown_knob_lists_the_known_ones() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"n_critic": 0}, "n_critic=0 must be at least 1"),
+        ({"n_critic": 0}, "n_critic=0 must be an integer of at least 1"),
         ({"d_lr": -1.0}, "d_lr=-1.0 must be positive"),
         ({"optimizer": "adamw"}, "optimizer='adamw' is unknown"),
         ({"real_label": 1.5}, "real_label=1.5 must be in"),
         ({"clip": 0.0}, "clip=0.0 must be positive"),
+        ({"n_critic": 2.5}, "n_critic=2.5 must be an integer"),
+        ({"width": "64"}, "g_width='64' must be an integer"),
+        ({"betas": (0.5,)}, r"betas=\(0.5,\) must be two numbers"),
     ],
 )
 def test_nonsense_values_name_the_knob(overrides: dict[str, object], message: str) -> None:
@@ -84,3 +87,10 @@ def test_nonsense_values_name_the_knob(overrides: dict[str, object], message: st
 def test_label_smoothing_only_on_losses_that_have_labels() -> None:
     with pytest.raises(ValueError, match="real_label applies to"):
         recipe("wgan", real_label=0.9)
+
+
+def test_recipes_name_exactly_the_losses_that_exist() -> None:
+    from pytest_ganstab.losses import LOSSES
+    from pytest_ganstab.recipes import _LOSS_NAMES
+
+    assert set(_LOSS_NAMES) == set(LOSSES)  # recipes stay torch-free, so the names are kept twice
