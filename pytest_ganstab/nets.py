@@ -138,7 +138,11 @@ class StackedMLP:
 
     def layer_grad_sq_norms(self) -> torch.Tensor:
         return torch.stack(
-            [_grad_sq(w) + _grad_sq(b) for w, b in zip(self.weights, self.biases, strict=True)], dim=1
+            [
+                per_seed_grad_sq(w) + per_seed_grad_sq(b)
+                for w, b in zip(self.weights, self.biases, strict=True)
+            ],
+            dim=1,
         )
 
     @torch.no_grad()
@@ -154,7 +158,8 @@ class StackedMLP:
         return state
 
 
-def _grad_sq(param: torch.Tensor) -> torch.Tensor:
+def per_seed_grad_sq(param: torch.Tensor) -> torch.Tensor:
+    """Squared L2 norm of a stacked parameter's gradient, one per seed (its leading dim): ``[S]``."""
     if param.grad is None:
         return torch.zeros(param.shape[0], device=param.device, dtype=param.dtype)
     return param.grad.flatten(1).pow(2).sum(1)

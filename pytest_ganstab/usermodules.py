@@ -29,7 +29,7 @@ from torch.nn.utils import parametrize
 
 from . import rng
 from .engine import build_mlps
-from .nets import Stack, Stacks
+from .nets import Stack, Stacks, per_seed_grad_sq
 from .recipes import Recipe
 from .toys import Toy
 
@@ -149,7 +149,7 @@ class BatchedModules:
 
     def layer_grad_sq_norms(self) -> torch.Tensor:
         layers = self.layers.values()
-        return torch.stack([_total([_stacked_grad_sq(self.params[n]) for n in names]) for names in layers], 1)
+        return torch.stack([_total([per_seed_grad_sq(self.params[n]) for n in names]) for names in layers], 1)
 
     def seed_state(self) -> dict[str, torch.Tensor]:
         """Gradients and buffers, each ``[S, ...]``, named as in one seed's module."""
@@ -194,7 +194,9 @@ class ModuleLoop:
         for module in self.modules:
             params = dict(module.named_parameters())
             rows.append(
-                torch.stack([_total([_grad_sq(params[n]) for n in names]) for names in self.layers.values()])
+                torch.stack(
+                    [_total([_one_seed_grad_sq(params[n]) for n in names]) for names in self.layers.values()]
+                )
             )
         return torch.stack(rows)
 
@@ -376,12 +378,8 @@ def _total(values: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(values).sum(0)
 
 
-def _grad_sq(param: torch.Tensor) -> torch.Tensor:
+def _one_seed_grad_sq(param: torch.Tensor) -> torch.Tensor:
     return _grad_or_zeros(param).pow(2).sum()
-
-
-def _stacked_grad_sq(param: torch.Tensor) -> torch.Tensor:
-    return _grad_or_zeros(param).reshape(param.shape[0], -1).pow(2).sum(1)
 
 
 def _grad_or_zeros(param: torch.Tensor) -> torch.Tensor:
