@@ -30,58 +30,48 @@ _EXPORTS = {
     "assert_no_divergence": "assertions",
     "assert_stable": "assertions",
     "diagnose": "assertions",
-    "DiscriminatorDominanceError": "assertions",
-    "GradientHealthError": "assertions",
-    "ModeCoverageError": "assertions",
-    "DivergenceError": "assertions",
-    "GanStab": "plugin",
+    "DiscriminatorDominanceError": "findings",
+    "GradientHealthError": "findings",
+    "ModeCoverageError": "findings",
+    "DivergenceError": "findings",
+    "Thresholds": "thresholds",
+    "DEFAULTS": "thresholds",
+    "KEY_METRICS": "catalog",
+    "RunRecord": "records",
+    "GanStab": "plugins.trainer",
     "load_store": "history",
+    "dirac": None,
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # explicit re-exports ("x as x") so strict type checkers see the public names
+    from . import dirac as dirac
     from . import metrics as metrics
-    from .assertions import (
-        DiscriminatorDominanceError as DiscriminatorDominanceError,
-    )
-    from .assertions import (
-        DivergenceError as DivergenceError,
-    )
-    from .assertions import (
-        GradientHealthError as GradientHealthError,
-    )
-    from .assertions import (
-        ModeCoverageError as ModeCoverageError,
-    )
-    from .assertions import (
-        assert_gradients_healthy as assert_gradients_healthy,
-    )
-    from .assertions import (
-        assert_mode_coverage as assert_mode_coverage,
-    )
-    from .assertions import (
-        assert_no_discriminator_dominance as assert_no_discriminator_dominance,
-    )
-    from .assertions import (
-        assert_no_divergence as assert_no_divergence,
-    )
-    from .assertions import (
-        assert_stable as assert_stable,
-    )
-    from .assertions import (
-        diagnose as diagnose,
-    )
+    from .assertions import assert_gradients_healthy as assert_gradients_healthy
+    from .assertions import assert_mode_coverage as assert_mode_coverage
+    from .assertions import assert_no_discriminator_dominance as assert_no_discriminator_dominance
+    from .assertions import assert_no_divergence as assert_no_divergence
+    from .assertions import assert_stable as assert_stable
+    from .assertions import diagnose as diagnose
+    from .catalog import KEY_METRICS as KEY_METRICS
     from .engine import train as train
+    from .findings import DiscriminatorDominanceError as DiscriminatorDominanceError
+    from .findings import DivergenceError as DivergenceError
     from .findings import Finding as Finding
+    from .findings import GradientHealthError as GradientHealthError
+    from .findings import ModeCoverageError as ModeCoverageError
     from .findings import StabilityError as StabilityError
     from .history import load_store as load_store
     from .losses import GANLoss as GANLoss
-    from .plugin import GanStab as GanStab
+    from .plugins.trainer import GanStab as GanStab
     from .recipes import Recipe as Recipe
     from .recipes import list_recipes as list_recipes
     from .recipes import recipe as recipe
+    from .records import RunRecord as RunRecord
     from .run import Run as Run
+    from .thresholds import DEFAULTS as DEFAULTS
+    from .thresholds import Thresholds as Thresholds
     from .toys import Toy as Toy
     from .toys import list_toys as list_toys
     from .toys import toy as toy

@@ -4,7 +4,7 @@ pytest-benchmark reads a host clock, and CUDA kernels run asynchronously: withou
 GPU benchmark times the launches, not the work. A synchronising ``--benchmark-timer`` is no fix: the
 calibration of ``benchmark(fn)`` calls the timer to estimate its resolution (up to a second of calls)
 and then multiplies the loop count by 10 until a round is long enough, so each of those calls would
-wait for the GPU (DESIGN.md §6). ``measure`` therefore runs ``benchmark.pedantic`` with explicit rounds
+wait for the GPU (docs/design.md §6). ``measure`` therefore runs ``benchmark.pedantic`` with explicit rounds
 (no calibration: the clock is read twice a round), drains the device before each round, waits for the
 round's work inside it, and, on CUDA, also records each round with CUDA events (the GPU's own time).
 """
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pytest
 import torch
 
-from .bench_plugin import REPORTED
 from .devices import resolve_device, synchronize
+from .plugins.bench import REPORTED
 
 if TYPE_CHECKING:
     from .run import Run
@@ -129,17 +129,6 @@ def stability_info(run: Run) -> dict[str, float | None]:
         finite = [v for v in values if v is not None]
         info[name] = statistics.fmean(finite) if finite else None
     return info
-
-
-def machine_info() -> dict[str, Any]:
-    """torch and CUDA versions and the GPU, for pytest-benchmark's ``machine_info``."""
-    cuda = torch.cuda.is_available()
-    return {
-        "torch_version": torch.__version__,
-        "cuda_version": torch.version.cuda,
-        "gpu_count": torch.cuda.device_count() if cuda else 0,
-        "gpu_name": torch.cuda.get_device_name(0) if cuda else None,
-    }
 
 
 def report(config: pytest.Config, line: str) -> None:

@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import os
 import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import tables
+from .catalog import BY_NAME
 from .compare import (
     DEFAULT_ALPHA,
     DEFAULT_RULES,
-    RuleError,
+    Rule,
     compare_records,
     keyed_records,
-    parse_rules,
     record_values,
     run_name,
 )
 from .history import DEFAULT_STORAGE, Store, StoreError
+from .options import OptionError, lookup, option, process_sources
 
 OK, REGRESSION, USAGE = 0, 1, 2
 
@@ -65,10 +66,11 @@ def make_parser() -> argparse.ArgumentParser:
         description="pytest-ganstab's history commands: the runs saved by pytest --ganstab-save.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    storage_help = "Folder of saved runs (as --ganstab-storage). Default: $GANSTAB_STORAGE, else '.ganstab'."
-    # The same store pytest uses when GANSTAB_STORAGE is set; a relative path is taken from here.
-    default = os.environ.get("GANSTAB_STORAGE") or DEFAULT_STORAGE
-    parser.add_argument("--storage", "-s", metavar="PATH", default=default, help=storage_help)
+    storage_help = (
+        f"Folder of saved runs (as --ganstab-storage). Default: ${option('storage').env_var}, else "
+        f"'{DEFAULT_STORAGE}'."
+    )
+    parser.add_argument("--storage", "-s", metavar="PATH", default=None, help=storage_help)
     # The same option after the command too; SUPPRESS keeps a subcommand from resetting it to the default.
     after = _Parser(add_help=False)
     after.add_argument("--storage", "-s", metavar="PATH", default=argparse.SUPPRESS, help=storage_help)
@@ -111,9 +113,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument(
         "--alpha",
-        type=float,
-        default=DEFAULT_ALPHA,
-        help="Significance level of the seed-noise test. Default: %(default)s.",
+        default=None,
+        help=f"Significance level of the seed-noise test. Default: ${option('compare_alpha').env_var}, "
+        f"else {DEFAULT_ALPHA}.",
     )
 
     trend = command(
@@ -121,9 +123,7 @@ def make_parser() -> argparse.ArgumentParser:
         "Plot a metric over the saved runs, one line per test (mean and sd over seeds), into a PNG.",
         "examples:\n\n    ganstab trend modes --test '*ring8*' --output modes.png",
     )
-    trend.add_argument(
-        "metric", metavar="METRIC", help="modes, hq, reverse_kl, d_auc, g_signal, nonfinite or time."
-    )
+    trend.add_argument("metric", metavar="METRIC", help=", ".join(BY_NAME) + ".")
     trend.add_argument(
         "--output", "-o", metavar="FILE", help="The PNG to write. Default: 'ganstab-trend-METRIC.png'."
     )
@@ -138,7 +138,25 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    store = Store(args.storage)
+    # The storage, rules and alpha read as in pytest: the command line, then the environment.
+    shared = process_sources(
+        {
+            "ganstab_storage": args.storage,
+            "ganstab_compare_fail": getattr(args, "fail", None),
+            "ganstab_compare_alpha": getattr(args, "alpha", None),
+        },
+        flags={
+            "ganstab_storage": "--storage",
+            "ganstab_compare_fail": "--fail",
+            "ganstab_compare_alpha": "--alpha",
+        },
+    )
+    try:
+        storage = lookup(option("storage"), shared, Path(DEFAULT_STORAGE)).value
+    except OptionError as error:
+        print(f"ganstab: error: {error}", file=sys.stderr)
+        return USAGE
+    store = Store(storage)
     try:
         if args.command == "help":
             topic = [args.topic, "--help"] if args.topic else ["--help"]
@@ -148,9 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "show":
             return _show(store, args.id, per_seed=args.per_seed)
         if args.command == "compare":
-            return _compare(store, args.old, args.new, args.fail or [], args.alpha)
+            rules = lookup(option("compare_fail"), shared, []).value
+            alpha = lookup(option("compare_alpha"), shared, DEFAULT_ALPHA).value
+            return _compare(store, args.old, args.new, rules, alpha)
         return _trend(store, args.metric, args.output, args.test)
-    except (StoreError, RuleError, ValueError) as error:
+    except (StoreError, OptionError, ValueError) as error:
         print(f"ganstab: error: {error}", file=sys.stderr)
         return USAGE
     finally:
@@ -163,7 +183,7 @@ def _list(store: Store) -> int:
     if not sessions:
         print(f"no saved run in {store.path}")
         return OK
-    rows = [("ID", "CREATED (UTC)", "NAME", "COMMIT", "RUNS", "MACHINE")]
+    rows = []
     for session in sessions:
         commit = session.commit or {}
         rows.append(
@@ -176,9 +196,9 @@ def _list(store: Store) -> int:
                 " ".join(str(session.machine[key]) for key in ("node", "gpu") if key in session.machine),
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    header = ("ID", "CREATED (UTC)", "NAME", "COMMIT", "RUNS", "MACHINE")
+    for line in tables.render(header, rows, right=("RUNS",)):
+        print(line)
     return OK
 
 
@@ -198,8 +218,7 @@ def _show(store: Store, ident: str, *, per_seed: bool) -> int:
     return OK
 
 
-def _compare(store: Store, old_id: str, new_id: str, fail: list[str], alpha: float) -> int:
-    rules = parse_rules(fail)
+def _compare(store: Store, old_id: str, new_id: str, rules: list[Rule], alpha: float) -> int:
     sessions = store.sessions()
     old, new = store.resolve(old_id, sessions), store.resolve(new_id, sessions)
     comparison = compare_records(

@@ -1,6 +1,6 @@
 """Compare two sessions' run records metric by metric, and decide which changes are regressions.
 
-Each metric has a direction (``DIRECTIONS``): more modes is never a regression, a higher D AUC is.
+Each metric has a direction (``catalog``): more modes is never a regression, a higher D AUC is.
 A rule such as ``modes:-1`` or ``hq:-5%`` says how large a change in the bad direction must be
 (absolute, or relative to the old mean with ``%``); the sign, if written, must point the bad way.
 
@@ -29,18 +29,16 @@ import re
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# +1: higher is better; -1: lower is better. d_auc: a D that separates real from fake is winning.
-DIRECTIONS: dict[str, int] = {
-    "modes": +1,
-    "hq": +1,
-    "reverse_kl": -1,
-    "d_auc": -1,
-    "g_signal": +1,
-    "nonfinite": -1,
-    "time": -1,
-}
+from . import tables
+from .catalog import BY_NAME
+
+if TYPE_CHECKING:
+    from .records import RunRecord
+
+# +1: higher is better; -1: lower is better (d_auc: a D that separates real from fake is winning).
+DIRECTIONS: dict[str, int] = {name: metric.direction for name, metric in BY_NAME.items()}
 # What a bare --ganstab-compare-fail (or ganstab compare --fail) checks. Time is left out: wall-clock
 # differs between CI machines far more than between commits; ask for it with e.g. time:+10%.
 DEFAULT_RULES = "modes:-1,hq:-5%,reverse_kl:+0.1,d_auc:+0.05,g_signal:-50%,nonfinite:+0.25"
@@ -208,8 +206,8 @@ class Comparison:
 
 
 def compare_records(
-    old_records: Sequence[dict[str, Any]],
-    new_records: Sequence[dict[str, Any]],
+    old_records: Sequence[RunRecord],
+    new_records: Sequence[RunRecord],
     rules: Sequence[Rule] = (),
     *,
     alpha: float = DEFAULT_ALPHA,
@@ -237,7 +235,7 @@ def compare_records(
     )
 
 
-def record_values(record: dict[str, Any]) -> dict[str, list[float]]:
+def record_values(record: RunRecord) -> dict[str, list[float]]:
     """Per-seed values by metric (missing seeds dropped), plus ``time``: seconds per seed-step."""
     values = {
         metric: [float(value) for value in seeds if value is not None]
@@ -248,12 +246,12 @@ def record_values(record: dict[str, Any]) -> dict[str, list[float]]:
     return values
 
 
-def keyed_records(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+def keyed_records(records: Sequence[RunRecord]) -> dict[tuple[str, str], RunRecord]:
     """Records by (test id, run label), the key that matches runs between sessions.
 
     A test may make several Runs with the same label: the second becomes "label #2", and so on.
     """
-    keyed: dict[tuple[str, str], dict[str, Any]] = {}
+    keyed: dict[tuple[str, str], RunRecord] = {}
     for record in records:
         test, label = str(record.get("test") or ""), str(record.get("label") or "")
         key, count = (test, label), 1
@@ -276,8 +274,8 @@ def _order(metric: str) -> tuple[int, str]:
 
 def _rows(
     key: tuple[str, str],
-    old_record: dict[str, Any],
-    new_record: dict[str, Any],
+    old_record: RunRecord,
+    new_record: RunRecord,
     rules: dict[str, Rule],
     alpha: float,
 ) -> list[Row]:
@@ -351,22 +349,16 @@ def format_table(comparison: Comparison) -> str:
     ]
     header = ("metric", "old", "new", "change", "p", "verdict")
     current: tuple[str, str] | None = None
-    body: list[tuple[str, ...]] = []
+    body: list[tables.Row] = []
     for row in comparison.rows:
         if (row.test, row.label) != current:
             current = (row.test, row.label)
-            body.append((run_name(current),))
+            body.append(run_name(current))
         verdict = f"{row.verdict} ({row.rule})" if row.regression else row.verdict
         p = "-" if math.isnan(row.p) else f"{row.p:.2g}"
         body.append((row.metric, _spread(row.old), _spread(row.new), _change(row), p, verdict))
-    widths = [max([len(header[i])] + [len(cells[i]) for cells in body if len(cells) > 1]) for i in range(6)]
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "  " + "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
-
     if body:
-        lines.append(line(header))
-    lines.extend(cells[0] if len(cells) == 1 else line(cells) for cells in body)
+        lines += tables.render(header, body, indent="  ")
     if not comparison.rows:
         lines.append("no run in common")
     elif any(row.metric == "time" for row in comparison.rows):

@@ -92,7 +92,7 @@ class DiracGAN:
         return sorted((complex(v) for v in values), key=lambda z: (z.real, z.imag))
 
     def closed_form_eigenvalues(self) -> list[complex]:
-        """DESIGN.md §4: ±i·f′(0) unregularised; −γ/2 ± √(γ²/4 − f′(0)²) with a zero-centred penalty;
+        """docs/design.md §4: ±i·f′(0) unregularised; −γ/2 ± √(γ²/4 − f′(0)²) with a zero-centred penalty;
         σ²f″(0) ± √(σ⁴f″(0)² − f′(0)²) with instance noise of sd σ (Mescheder et al. 2018)."""
         slope = 1.0 if self.method == "wgan" else 0.5
         if self.method in ("gan", "wgan"):

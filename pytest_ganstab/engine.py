@@ -1,7 +1,7 @@
 """The engine: trains S seeds of one recipe at once on one device, recording probes every step.
 
 All seeds' losses are summed and back-propagated once; since no operation mixes seeds and the
-optimisers are elementwise, this is exactly S independent trainings (DESIGN.md §5). Probes are written
+optimisers are elementwise, this is exactly S independent trainings (docs/design.md §5). Probes are written
 into a preallocated device buffer, so a step never waits on the host.
 """
 
@@ -19,7 +19,8 @@ import torch
 from . import rng
 from .devices import resolve_device, synchronize
 from .losses import LOSSES, GANLoss, get_loss, gradient_penalty, zero_centred_penalty
-from .nets import StackedMLP, Stacks
+from .nets import Stacks, build_mlps
+from .optimizers import make_optimizer
 from .recipes import Recipe, list_recipes
 from .recipes import recipe as get_recipe
 from .run import PROBES, Run
@@ -27,35 +28,6 @@ from .toys import Toy
 from .toys import toy as get_toy
 
 Progress = Callable[[int, int], None]
-
-# Stream purposes: each random draw of a step has its own stream, so none depends on another's size.
-# Public so that a plain loop (pytest_ganstab.reference) can replay a seed's exact draws.
-G_INIT, D_INIT, REAL, LATENT_D, LATENT_G, MIX = range(6)
-
-
-def build_mlps(recipe: Recipe, toy: Toy, keys: torch.Tensor) -> Stacks:
-    """The recipe's own MLP pair, seeded from the seed keys."""
-    g_sizes, d_sizes = recipe.mlp_sizes(toy.dim)
-    generator = StackedMLP(
-        g_sizes, keys, stream=G_INIT, activation=recipe.activation, residual=recipe.g_residual
-    )
-    discriminator = StackedMLP(
-        d_sizes,
-        keys,
-        stream=D_INIT,
-        activation=recipe.activation,
-        residual=recipe.d_residual,
-        spectral_norm=recipe.spectral_norm,
-    )
-    return Stacks(generator, discriminator)
-
-
-def make_optimizer(params: list[torch.Tensor], recipe: Recipe, lr: float) -> torch.optim.Optimizer:
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=recipe.betas)
-    if recipe.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr)
 
 
 def seed_indices(seeds: int | Sequence[int]) -> list[int]:
@@ -184,8 +156,8 @@ class _Loop:
         recipe, loss, keys = self.recipe, self.loss, self.keys
         batch = recipe.batch_size
         for critic in range(recipe.n_critic):
-            real = self.toy.sample_stacked(keys, rng.stream_id(REAL, step, critic), batch)
-            latents = rng.normal(keys, rng.stream_id(LATENT_D, step, critic), (batch, recipe.latent_dim))
+            real = self.toy.sample_stacked(keys, rng.stream_id(rng.REAL, step, critic), batch)
+            latents = rng.normal(keys, rng.stream_id(rng.LATENT_D, step, critic), (batch, recipe.latent_dim))
             with torch.no_grad():
                 fake = self.g(latents)
             real_scores = self.d(real).squeeze(-1)
@@ -200,7 +172,7 @@ class _Loop:
                     for param in self.d.parameters():
                         param.clamp_(-recipe.clip, recipe.clip)
 
-        latents = rng.normal(keys, rng.stream_id(LATENT_G, step), (batch, recipe.latent_dim))
+        latents = rng.normal(keys, rng.stream_id(rng.LATENT_G, step), (batch, recipe.latent_dim))
         fake = self.g(latents)
         g_scores = self.d(fake).squeeze(-1)
         g_loss = loss.g_loss(g_scores)
@@ -220,7 +192,7 @@ class _Loop:
         recipe = self.recipe
         penalty = torch.zeros(self.keys.shape[0], device=self.keys.device)
         if recipe.gp_weight:
-            mix = rng.uniform(self.keys, rng.stream_id(MIX, step, critic), (recipe.batch_size,))
+            mix = rng.uniform(self.keys, rng.stream_id(rng.MIX, step, critic), (recipe.batch_size,))
             penalty = penalty + recipe.gp_weight * gradient_penalty(self.d, real, fake, mix)
         if recipe.r1_weight:
             penalty = penalty + recipe.r1_weight * zero_centred_penalty(self.d, real)

@@ -12,10 +12,12 @@ from typing import Any
 
 import pandas as pd
 
+from . import tables
+from .catalog import NAMES as METRICS
 from .stats import bootstrap_ci
 
-# The columns a person compares first; any other metric in the records follows them.
-METRICS = ("modes", "hq", "reverse_kl", "d_auc", "g_signal", "nonfinite")
+# The fields that tell two runs apart; each run is one row of the Markdown table.
+KEYS = ("test", "run", "recipe", "toy", "device", "seeds", "steps")
 
 
 def evidence_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -62,28 +64,19 @@ def evidence_markdown(frame: pd.DataFrame) -> str:
     """A Markdown table with a row per run and a column per metric: ``mean [low, high]``."""
     if frame.empty:
         return "_No runs were recorded._\n"
-    cells = frame.assign(
-        cell=[
-            _cell(m, lo, hi)
-            for m, lo, hi in zip(frame["mean"], frame["ci_low"], frame["ci_high"], strict=True)
-        ]
-    )
-    # Every field that tells two runs apart is in the index, so no run is merged into another or dropped.
-    keys = ["test", "run", "recipe", "toy", "device", "seeds", "steps"]
-    table = cells.pivot_table(
-        index=keys, columns="metric", values="cell", aggfunc="first", sort=False, dropna=False
-    )
-    metrics = [name for name in METRICS if name in table.columns] + [
-        c for c in table.columns if c not in METRICS
-    ]
-    table = table[metrics].reset_index()
-    header = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    lines = [header, rule]
-    lines += [
-        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |"
-        for row in table.itertuples(index=False)
-    ]
+    runs: list[dict[str, Any]] = []
+    keys = zip(*(frame[name] for name in KEYS), strict=True)
+    values = zip(frame["metric"], frame["mean"], frame["ci_low"], frame["ci_high"], strict=True)
+    for key_values, (metric, mean, low, high) in zip(keys, values, strict=True):
+        key = tuple(_text(value) for value in key_values)
+        # A run's metrics are consecutive rows; a repeated metric starts the next run with the same key.
+        if not runs or runs[-1]["key"] != key or metric in runs[-1]["cells"]:
+            runs.append({"key": key, "cells": {}})
+        runs[-1]["cells"][metric] = _cell(float(mean), float(low), float(high))
+    names = list(dict.fromkeys(metric for run in runs for metric in run["cells"]))
+    metrics = [name for name in METRICS if name in names] + [name for name in names if name not in METRICS]
+    body = [[*run["key"]] + [run["cells"].get(metric, "") for metric in metrics] for run in runs]
+    lines = tables.render([*KEYS, *metrics], body, style="markdown")
     note = "\nMean over seeds with a 95 % bootstrap confidence interval of the mean (expanded percentile).\n"
     return "\n".join(lines) + "\n" + note
 
@@ -105,3 +98,7 @@ def _cell(mean: float, low: float, high: float) -> str:
     if low == high:
         return f"{mean:.3g}"
     return f"{mean:.3g} [{low:.3g}, {high:.3g}]"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)

@@ -7,7 +7,10 @@ A finding is what ``Run.diagnose()`` returns, what an ``assert_*`` helper raises
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .records import FindingRecord
 
 
 @dataclass(frozen=True)
@@ -24,15 +27,15 @@ class Finding:
     thresholds: dict[str, float]
     ci: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # metric → (mean, low, high)
     step: int | None = None  # earliest step at which the failure starts among failed seeds
-    cause: str | None = None  # the cause of DESIGN.md §1 the evidence points to
+    cause: str | None = None  # the cause of docs/design.md §1 the evidence points to
     remedies: tuple[str, ...] = ()
     message: str = ""  # the diagnosis, written for a person
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FindingRecord:
         data = asdict(self)
         data["remedies"] = list(self.remedies)
         data["ci"] = {key: list(value) for key, value in self.ci.items()}
-        return data
+        return data  # type: ignore[return-value]  # asdict's keys are the record's, by construction
 
 
 class StabilityError(AssertionError):
@@ -41,3 +44,19 @@ class StabilityError(AssertionError):
     def __init__(self, findings: list[Finding]) -> None:
         self.findings = findings
         super().__init__("\n\n".join(finding.message for finding in findings))
+
+
+class DiscriminatorDominanceError(StabilityError):
+    """D separates real from fake almost perfectly in too many seeds."""
+
+
+class GradientHealthError(StabilityError):
+    """G's learning signal vanished, or gradients exploded or went non-finite, in too many seeds."""
+
+
+class ModeCoverageError(StabilityError):
+    """Too many seeds miss modes, put too few samples near a mode, or weight the modes wrongly."""
+
+
+class DivergenceError(StabilityError):
+    """Too many seeds went non-finite, blew up their losses, or keep oscillating."""

@@ -9,28 +9,28 @@ is reported (``Store.problems``) and skipped, and the rest still load.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import platform
 import re
 import subprocess
-import sys
 import tempfile
 import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .machine import machine_info
+
 if TYPE_CHECKING:
     import pandas as pd
+
+    from .records import RunRecord
 
 SCHEMA = 1
 KIND = "pytest-ganstab-session"
@@ -65,7 +65,7 @@ class Session:
     created: str  # UTC, ISO 8601
     machine: dict[str, Any]
     commit: dict[str, Any] | None
-    records: list[dict[str, Any]] = field(repr=False)
+    records: list[RunRecord] = field(repr=False)
     path: Path | None = None
 
     @property
@@ -85,35 +85,6 @@ class Session:
             "commit": self.commit,
             "records": self.records,
         }
-
-
-def machine_info() -> dict[str, Any]:
-    """Interpreter, platform, CPU, torch's version and, when this process has loaded torch, the GPU."""
-    info: dict[str, Any] = {
-        "node": platform.node(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-    }
-    with contextlib.suppress(metadata.PackageNotFoundError):  # an xdist controller never imports torch
-        info["torch"] = metadata.version("torch")
-    torch = sys.modules.get("torch")  # only a process that trained knows its GPU; do not wake CUDA here
-    if torch is not None and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as lines:
-            for line in lines:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def git_commit(directory: str | os.PathLike[str] = ".") -> dict[str, Any] | None:
@@ -144,7 +115,7 @@ class Store:
 
     def save(
         self,
-        records: Sequence[dict[str, Any]],
+        records: Sequence[RunRecord],
         name: str | None = None,
         *,
         machine: dict[str, Any] | None = None,
@@ -277,8 +248,8 @@ def read_session(path: Path) -> Session:
     )
 
 
-def _seed_rows(session: Session, record: dict[str, Any]) -> list[dict[str, Any]]:
-    metrics: dict[str, list[Any]] = record["metrics"]
+def _seed_rows(session: Session, record: RunRecord) -> list[dict[str, Any]]:
+    metrics = record["metrics"]
     speed = record.get("seed_steps_per_s")
     n_seeds = max((len(values) for values in metrics.values()), default=0)
     seed_ids = record.get("seed_ids") or list(range(n_seeds))

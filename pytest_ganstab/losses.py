@@ -1,7 +1,7 @@
 """GAN objectives and regularisers, written per seed: scores ``[S, B]`` in, one loss per seed ``[S]`` out.
 
 Keeping losses per seed is what lets the engine sum them and take one backward pass for all seeds:
-the seeds' graphs never touch, so each seed's gradient is exactly its own (DESIGN.md §5).
+the seeds' graphs never touch, so each seed's gradient is exactly its own (docs/design.md §5).
 """
 
 from __future__ import annotations

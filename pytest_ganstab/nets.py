@@ -1,7 +1,7 @@
 """Networks for S seeds at once, and the small protocol the engine trains through.
 
 ``StackedMLP`` keeps every weight as ``[S, in, out]`` and runs a layer as one ``baddbmm`` for all
-seeds (DESIGN.md §5). Its arithmetic matches ``nn.Linear`` (and torch's ``spectral_norm``) seed by
+seeds (docs/design.md §5). Its arithmetic matches ``nn.Linear`` (and torch's ``spectral_norm``) seed by
 seed, which is what the exactness tests hold it to.
 """
 
@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from . import rng
+from .recipes import Recipe
+from .toys import Toy
 
 _SN_EPS = 1e-12  # torch.nn.utils.parametrizations.spectral_norm's eps
 _SN_INIT_ITERATIONS = 15  # as torch's spectral_norm does at registration
@@ -163,3 +165,20 @@ def per_seed_grad_sq(param: torch.Tensor) -> torch.Tensor:
     if param.grad is None:
         return torch.zeros(param.shape[0], device=param.device, dtype=param.dtype)
     return param.grad.flatten(1).pow(2).sum(1)
+
+
+def build_mlps(recipe: Recipe, toy: Toy, keys: torch.Tensor) -> Stacks:
+    """The recipe's own MLP pair for the seed ``keys``, initialised from their streams."""
+    g_sizes, d_sizes = recipe.mlp_sizes(toy.dim)
+    generator = StackedMLP(
+        g_sizes, keys, stream=rng.G_INIT, activation=recipe.activation, residual=recipe.g_residual
+    )
+    discriminator = StackedMLP(
+        d_sizes,
+        keys,
+        stream=rng.D_INIT,
+        activation=recipe.activation,
+        residual=recipe.d_residual,
+        spectral_norm=recipe.spectral_norm,
+    )
+    return Stacks(generator, discriminator)

@@ -17,7 +17,7 @@ _LOSS_NAMES = ("minimax", "nonsaturating", "wgan", "lsgan", "hinge")
 
 @dataclass(frozen=True)
 class Recipe:
-    """A GAN recipe. Defaults are the classic toy script's (DESIGN.md §5) at a CPU-friendly width:
+    """A GAN recipe. Defaults are the classic toy script's (docs/design.md §5) at a CPU-friendly width:
     G latent-128-128-128-dim and D dim-128-128-128-1, ReLU, Adam 1e-4 (0.5, 0.9), batch 256."""
 
     name: str = "nonsaturating"
@@ -83,7 +83,7 @@ class Recipe:
 
     @property
     def capacity_ratio(self) -> float:
-        """G's hidden units over D's: below 1 means a D larger than G (cause 4 of DESIGN.md §1)."""
+        """G's hidden units over D's: below 1 means a D larger than G (cause 4 of docs/design.md §1)."""
         return (self.g_width * max(self.g_depth, 1)) / (self.d_width * max(self.d_depth, 1))
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Written the way people write it (``nn.Sequential`` of ``nn.Linear``, one ``torch.optim`` per network,
 ``loss.backward()``, torch's own loss functions and ``spectral_norm``), and sharing nothing with the
 engine's arithmetic. Fed the engine's initial parameters and its counter-based draws for one seed
-(``StreamDraws``), it must reproduce that seed of a stacked run to float tolerance (DESIGN.md §5);
+(``StreamDraws``), it must reproduce that seed of a stacked run to float tolerance (docs/design.md §5);
 fed a ``torch.Generator`` (``TorchDraws``) it is the plain loop that the engine's speed is measured against.
 """
 
@@ -23,8 +23,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from . import rng
 from .devices import resolve_device, synchronize
-from .engine import D_INIT, G_INIT, LATENT_D, LATENT_G, MIX, REAL, make_optimizer
 from .nets import StackedMLP
+from .optimizers import make_optimizer
 from .recipes import Recipe
 from .recipes import recipe as get_recipe
 from .run import PROBES
@@ -58,14 +58,16 @@ class StreamDraws:
         self.keys = rng.seed_keys(base_seed, [index], resolve_device(device))
 
     def real(self, step: int, critic: int, n: int) -> torch.Tensor:
-        return self.toy.sample_stacked(self.keys, rng.stream_id(REAL, step, critic), n)[0]
+        return self.toy.sample_stacked(self.keys, rng.stream_id(rng.REAL, step, critic), n)[0]
 
     def latents(self, step: int, critic: int | None, n: int, dim: int) -> torch.Tensor:
-        stream = rng.stream_id(LATENT_G, step) if critic is None else rng.stream_id(LATENT_D, step, critic)
+        stream = (
+            rng.stream_id(rng.LATENT_G, step) if critic is None else rng.stream_id(rng.LATENT_D, step, critic)
+        )
         return rng.normal(self.keys, stream, (n, dim))[0]
 
     def mix(self, step: int, critic: int, n: int) -> torch.Tensor:
-        return rng.uniform(self.keys, rng.stream_id(MIX, step, critic), (n,))[0]
+        return rng.uniform(self.keys, rng.stream_id(rng.MIX, step, critic), (n,))[0]
 
 
 class TorchDraws:
@@ -163,8 +165,8 @@ def networks(
     discriminator = mlp(d_sizes, recipe.activation, residual=recipe.d_residual, sn=recipe.spectral_norm)
     if base_seed is not None:
         keys = rng.seed_keys(base_seed, [index], "cpu")
-        load_seed_state(generator, StackedMLP(g_sizes, keys, stream=G_INIT).seed_state(0))
-        stacked_d = StackedMLP(d_sizes, keys, stream=D_INIT, spectral_norm=recipe.spectral_norm)
+        load_seed_state(generator, StackedMLP(g_sizes, keys, stream=rng.G_INIT).seed_state(0))
+        stacked_d = StackedMLP(d_sizes, keys, stream=rng.D_INIT, spectral_norm=recipe.spectral_norm)
         load_seed_state(discriminator, stacked_d.seed_state(0))
     return generator.to(dev), discriminator.to(dev)
 

@@ -91,3 +91,14 @@ def normal(keys: torch.Tensor, stream: int, shape: Sequence[int]) -> torch.Tenso
     """Standard normal floats, shape ``[S, *shape]``, by inverting the normal CDF."""
     normals: torch.Tensor = torch.special.ndtri(uniform(keys, stream, shape))
     return normals
+
+
+# Stream purposes, declared together so that no two draws share a stream. Each random draw of a step has
+# its own stream, so none depends on another's size; a plain loop (``reference``) replays a seed's exact
+# draws from the same constants.
+G_INIT, D_INIT, REAL, LATENT_D, LATENT_G, MIX = range(6)
+# The torch seeds of a user's own modules: G's and D's inits (and their forward calls that draw random
+# numbers) are independent, so changing one network's definition never changes the other's draws.
+USER_G_INIT, USER_D_INIT, USER_G_CALLS, USER_D_CALLS = range(0x6A0, 0x6A4)
+# The fixed latents that a Run's samples (and so its mode coverage) are drawn from.
+EVAL = stream_id(0x5EED, 0xE7A1)

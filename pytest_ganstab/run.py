@@ -32,7 +32,6 @@ PROBES = (
     "g_signal",  # G's learning signal: mean over the batch of ‖∂ℓ_G/∂x‖ at each generated sample
     "nonfinite",  # 1 when a loss or gradient of that seed was NaN/Inf at that step
 )
-EVAL_STREAM = rng.stream_id(0x5EED, 0xE7A1)
 
 
 @dataclass
@@ -76,7 +75,7 @@ class Run:
         if n < 1:
             raise ValueError(f"samples: n={n} must be at least 1")
         keys = rng.seed_keys(self.base_seed, self.seeds, self.device)
-        latents = rng.normal(keys, EVAL_STREAM, (n, self.recipe.latent_dim))
+        latents = rng.normal(keys, rng.EVAL, (n, self.recipe.latent_dim))
         return self.nets.generator(latents).float()
 
     def seed_trace(self, seed: int) -> pd.DataFrame:

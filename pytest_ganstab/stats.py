@@ -70,15 +70,26 @@ def format_interval(interval: tuple[float, float, float], n: int, *, confidence:
 
 def required_passes(quorum: int | float | None, n_seeds: int) -> int:
     """How many of ``n_seeds`` seeds must pass: None is all, an int a count, a float a fraction in (0, 1]."""
-    if quorum is None:
-        return n_seeds
-    if isinstance(quorum, bool) or not isinstance(quorum, int | float):
-        raise TypeError(f"quorum={quorum!r}: give None (all seeds), a count (3) or a fraction (0.75)")
-    if isinstance(quorum, int):
-        if not 1 <= quorum <= n_seeds:
-            raise ValueError(f"quorum={quorum}: a count must be between 1 and the run's {n_seeds} seeds")
-        return quorum
-    if not 0 < quorum <= 1:
-        raise ValueError(f"quorum={quorum!r}: a fraction must be in (0, 1]; give an int for a count of seeds")
-    # A tiny tolerance so that 0.75 of 4 seeds is 3, not 4 after rounding error.
-    return max(1, math.ceil(quorum * n_seeds - 1e-9))
+    return required_count(quorum, n_seeds, name="quorum", whole=f"the run's {n_seeds} seeds")
+
+
+def required_count(
+    wanted: int | float | None, total: int, *, name: str = "min_modes", whole: str = ""
+) -> int:
+    """How many of ``total`` are needed: None is all, an int a count, a float a share in (0, 1].
+
+    One rule for a quorum of seeds and for a number of modes, so both read a share the same way.
+    """
+    whole = whole or f"the toy's {total} modes"
+    if wanted is None:
+        return total
+    if isinstance(wanted, bool) or not isinstance(wanted, int | float):
+        raise TypeError(f"{name}={wanted!r}: give None (all), a count (3) or a share (0.75)")
+    if isinstance(wanted, int):
+        if not 1 <= wanted <= total:
+            raise ValueError(f"{name}={wanted}: a count must be from 1 to {whole}")
+        return wanted
+    if not 0 < wanted <= 1:
+        raise ValueError(f"{name}={wanted!r}: a share must be in (0, 1]; give an int for a count")
+    # A tiny tolerance so that 0.75 of 4 is 3, not 4 after rounding error.
+    return max(1, math.ceil(wanted * total - 1e-9))

@@ -10,6 +10,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from . import tables
+from .catalog import BY_NAME
+from .records import RunRecord, seed_mean
+
+# The key metrics shown, in order (reverse KL is in the evidence table and the report).
+SHOWN = ("modes", "hq", "d_auc", "g_signal")
 COLUMNS = (
     "test",
     "recipe",
@@ -17,42 +23,40 @@ COLUMNS = (
     "seeds",
     "steps",
     "device",
-    "modes",
-    "HQ",
-    "D AUC",
-    "G signal",
+    *(BY_NAME[name].label for name in SHOWN),
     "non-finite",
     "verdict",
     "seed-steps/s",
 )
-_LEFT = {"test", "recipe", "toy", "device", "verdict"}
+NUMBERS = ("seeds", "steps", *(BY_NAME[name].label for name in SHOWN), "non-finite", "seed-steps/s")
 TEST_WIDTH = 56  # the tail of a node id (file::test[params]) is the part that tells tests apart
 
 
-def render(records: Sequence[dict[str, Any]], *, per_seed: bool = False) -> list[str]:
+def render(records: Sequence[RunRecord], *, per_seed: bool = False) -> list[str]:
     """The table's lines; ``per_seed`` adds one row per seed under each Run (``pytest -v``)."""
     rows: list[list[str]] = []
     for record in records:
         rows.append(_run_row(record))
         if per_seed:
             rows.extend(_seed_rows(record))
-    lines = _layout([list(COLUMNS), *rows])
+    lines = tables.render(COLUMNS, rows, right=NUMBERS)
     notes = _notes(records)
     if notes:
         lines += ["", "notes:", *notes]
     return lines
 
 
-def verdict(record: dict[str, Any]) -> str:
+def verdict(record: RunRecord) -> str:
     """The test's outcome, then the checks that failed on this Run ("failed: mode_coverage")."""
     outcome = record.get("outcome") or ("failed" if record.get("passed") is False else "passed")
     failed = [finding["check"] for finding in record.get("findings", []) if not finding["passed"]]
     return f"{outcome}: {', '.join(failed)}" if failed else str(outcome)
 
 
-def _run_row(record: dict[str, Any]) -> list[str]:
+def _run_row(record: RunRecord) -> list[str]:
     metrics = record.get("metrics", {})
     seeds = int(record.get("seeds", len(record.get("seed_ids", []))))
+    modes_of = record.get("toy_modes", 0) or None
     return [
         _shorten(str(record.get("test") or record.get("label", "")), TEST_WIDTH),
         str(record.get("recipe", "")),
@@ -60,18 +64,16 @@ def _run_row(record: dict[str, Any]) -> list[str]:
         str(seeds),
         str(record.get("steps", "")),
         str(record.get("device", "")),
-        _modes(_mean(metrics.get("modes")), record.get("toy_modes", 0)),
-        _percent(_mean(metrics.get("hq"))),
-        _fixed(_mean(metrics.get("d_auc"))),
-        _general(_mean(metrics.get("g_signal"))),
+        *(BY_NAME[name].format(seed_mean(metrics.get(name)), modes_of=modes_of) for name in SHOWN),
         f"{record.get('nonfinite_seeds', 0)}/{seeds}",
         verdict(record),
         _rate(record.get("seed_steps_per_s")),
     ]
 
 
-def _seed_rows(record: dict[str, Any]) -> list[list[str]]:
+def _seed_rows(record: RunRecord) -> list[list[str]]:
     metrics = record.get("metrics", {})
+    modes_of = record.get("toy_modes", 0) or None
     failed_by_seed: dict[int, list[str]] = {}
     for finding in record.get("findings", []):
         for seed in finding.get("failed_seeds", []):
@@ -88,10 +90,7 @@ def _seed_rows(record: dict[str, Any]) -> list[list[str]]:
             [
                 f"  seed {seed}",
                 *[""] * 5,
-                _modes(value("modes"), record.get("toy_modes", 0)),
-                _percent(value("hq")),
-                _fixed(value("d_auc")),
-                _general(value("g_signal")),
+                *(BY_NAME[name].format(value(name), modes_of=modes_of) for name in SHOWN),
                 "–" if nonfinite is None else ("yes" if nonfinite else "no"),
                 ", ".join(failed_by_seed.get(seed, [])),
                 "",
@@ -100,7 +99,7 @@ def _seed_rows(record: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _notes(records: Sequence[dict[str, Any]]) -> list[str]:
+def _notes(records: Sequence[RunRecord]) -> list[str]:
     """Each distinct note once (a fallback reason repeats on every Run it touched)."""
     tests: dict[str, list[str]] = {}
     for record in records:
@@ -111,44 +110,6 @@ def _notes(records: Sequence[dict[str, Any]]) -> list[str]:
         origin = where[0] if len(where) == 1 else f"{len(where)} runs"
         lines.append(f"  - {note} ({origin})")
     return lines
-
-
-def _layout(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[column]) for row in rows) for column in range(len(COLUMNS))]
-    lines = []
-    for index, row in enumerate(rows):
-        cells = [
-            cell.ljust(width) if name in _LEFT else cell.rjust(width)
-            for cell, width, name in zip(row, widths, COLUMNS, strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * width for width in widths))
-    return lines
-
-
-def _mean(values: Sequence[float | None] | None) -> float | None:
-    finite = [value for value in values or [] if value is not None and math.isfinite(value)]
-    return sum(finite) / len(finite) if finite else None
-
-
-def _modes(value: float | None, total: int) -> str:
-    if value is None or not total:
-        return "–"
-    shown = f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
-    return f"{shown}/{total}"
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
-
-
-def _fixed(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
-
-
-def _general(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3g}"
 
 
 def _rate(value: Any) -> str:

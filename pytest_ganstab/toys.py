@@ -2,7 +2,7 @@
 
 Each toy turns uniform and standard-normal draws into samples with one transform, so the same toy can
 be sampled from a ``torch.Generator`` (``Toy.sample``) or from the engine's counter-based streams
-(``Toy.sample_stacked``), and both give the distribution the papers define (DESIGN.md §4).
+(``Toy.sample_stacked``), and both give the distribution the papers define (docs/design.md §4).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 
 from . import rng
 
-# DESIGN.md §4: 3 sd for 2-D toys, 10 sd when the toy lives in many dimensions.
+# docs/design.md §4: 3 sd for 2-D toys, 10 sd when the toy lives in many dimensions.
 HQ_THRESHOLD_2D = 3.0
 HQ_THRESHOLD_HIGH_DIM = 10.0
 
@@ -161,7 +161,7 @@ def embedded_ring(
     n: int = 8, dim: int = 128, radius: float = 1.0, std: float = 0.01, basis_seed: int = 0
 ) -> GaussianMixture:
     """The 2-D ring placed in ``dim`` dimensions by a fixed random orthonormal map; the noise stays in
-    the ring's plane, so true samples are all high quality at 10 sd (DESIGN.md §4)."""
+    the ring's plane, so true samples are all high quality at 10 sd (docs/design.md §4)."""
     _check_positive(n=n, radius=radius, std=std)
     if dim < 3:
         raise ValueError(f"embedded_ring: dim={dim} must be at least 3; use ring() for 2-D")

@@ -2,7 +2,7 @@
 
 Seeds are batched with ``torch.func`` (``stack_module_state`` + ``functional_call`` + ``vmap``): every
 parameter becomes one leaf tensor ``[S, ...]``, so the engine's single optimiser, weight clipping and
-gradient penalties work unchanged and stay exact per seed (DESIGN.md §5). Buffers are stacked too, so
+gradient penalties work unchanged and stay exact per seed (docs/design.md §5). Buffers are stacked too, so
 BatchNorm's running statistics update per seed inside ``vmap``.
 
 Where vmap cannot run a module (spectral-norm parametrizations, modules that draw random numbers,
@@ -28,14 +28,10 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.utils import parametrize
 
 from . import rng
-from .engine import build_mlps
-from .nets import Stack, Stacks, per_seed_grad_sq
+from .nets import Stack, Stacks, build_mlps, per_seed_grad_sq
 from .recipes import Recipe
 from .toys import Toy
 
-# Stream purposes for the torch seeds of user modules: G's and D's inits are drawn independently,
-# so changing one network's definition never changes the other's initial weights.
-_G_ROLE, _D_ROLE, _G_CALLS, _D_CALLS = range(0x6A0, 0x6A4)
 _PROBE_BATCH = 4  # small, but more than 1 so BatchNorm has a batch to normalise over
 _POSITIVE = 0x7FFF_FFFF_FFFF_FFFF
 
@@ -91,7 +87,9 @@ def _user_stack(
     if spec is None:
         assert recipe_nets is not None
         return recipe_nets.generator if is_g else recipe_nets.discriminator
-    modules, shared = _build(spec, role, base_seed, indices, _G_ROLE if is_g else _D_ROLE, device)
+    modules, shared = _build(
+        spec, role, base_seed, indices, rng.USER_G_INIT if is_g else rng.USER_D_INIT, device
+    )
     name = type(modules[0]).__name__
     if is_g:
         in_shape = _check_generator(modules[0], name, recipe, toy)
@@ -418,7 +416,7 @@ def _device_of(module: nn.Module) -> torch.device:
 
 
 def _call_seeds(base_seed: int, indices: Sequence[int], is_g: bool) -> list[int]:
-    return [_derived_seed(base_seed, k, _G_CALLS if is_g else _D_CALLS) for k in indices]
+    return [_derived_seed(base_seed, k, rng.USER_G_CALLS if is_g else rng.USER_D_CALLS) for k in indices]
 
 
 def _derived_seed(base_seed: int, index: int, purpose: int) -> int:

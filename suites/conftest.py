@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_ganstab.plugin import session_records
+from pytest_ganstab.plugins.state import session_records
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

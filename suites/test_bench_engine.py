@@ -1,9 +1,9 @@
-"""How fast the engine trains, side by side with the usual loop (DESIGN.md §5).
+"""How fast the engine trains, side by side with the usual loop (docs/design.md §5).
 
 CPU, in one run: seed-steps/s of the plain eager loop (one seed, ``nn.Sequential`` + ``torch.optim``,
 torch's RNG), the engine with 16 stacked seeds, and the same without probes; targets: stacked ≥ 2× the
 plain loop per seed, probes ≤ 15 %. The ratios go in ``extra_info`` and the "ganstab benchmarks" summary.
-GPU: the DESIGN's reference configuration across seed counts, against the ~60,000 seed-steps/s floor
+GPU: the reference configuration of docs/design.md §5 across seed counts, against the ~60,000 seed-steps/s floor
 (on a CPU-only machine a tiny configuration exercises the same code instead).
 Seed-steps/s come from the training loop's own clock (``wall_time_s``: building the networks and the
 trace left out) in the best of the rounds: on a shared machine, the round that others disturbed least.
@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from pytest_ganstab import bench
-from pytest_ganstab.bench_plugin import bench_threads
 from pytest_ganstab.engine import train
+from pytest_ganstab.plugins.bench import bench_threads
 from pytest_ganstab.recipes import Recipe, recipe
 from pytest_ganstab.reference import ReferenceRun, TorchDraws, train_reference
 from pytest_ganstab.run import Run
@@ -36,7 +36,7 @@ STEPS = {"nonsaturating": {"plain": 48, "engine": 8}, "wgan-gp": {"plain": 10, "
 ROUNDS = 5  # the best round is reported: on a shared machine, the one others disturbed least
 WAYS = ("plain", "engine-no-probes", "engine")  # in this order, so the last one can report the ratios
 TARGET_SPEEDUP, PROBE_BUDGET = 2.0, 0.15
-FLOOR = 60_000  # seed-steps/s the H200 reaches at best, set by fp32 Adam's memory traffic (DESIGN.md §5)
+FLOOR = 60_000  # seed-steps/s the H200 reaches at best, set by fp32 Adam's memory traffic (docs/design.md §5)
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_reference_configuration_on_the_gpu(
     benchmark.group = "gpu reference configuration"
     rc = recipe("nonsaturating", width=512, depth=3, latent_dim=2, batch_size=256)
     tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True  # as the DESIGN's figures were measured
+    torch.backends.cuda.matmul.allow_tf32 = True  # as the orientation figures were measured
     try:
         rate = _throughput(benchmark, rc, seeds, steps=20, device="cuda")
     except torch.cuda.OutOfMemoryError:

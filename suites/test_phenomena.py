@@ -1,5 +1,5 @@
-"""Each cause of generator failure in DESIGN.md §1, reproduced on a small case and caught by the assertion a
-user would write.
+"""Each cause of generator failure in docs/design.md §1, reproduced on a small case and caught by the
+assertion a user would write.
 
 Every unstable case is paired with its remedy under the same settings, and the same assertion must pass
 there: a phenomenon test that passed for an unrelated reason would fail its remedy half. The settings are

@@ -1,5 +1,5 @@
-"""Every remedy of DESIGN.md §1 measured against the failing baseline it is meant to fix, on the same toy and
-the same seeds, with the metrics side by side in the evidence table.
+"""Every remedy of docs/design.md §1 measured against the failing baseline it is meant to fix, on the same
+toy and the same seeds, with the metrics side by side in the evidence table.
 
 A remedy "improves" when it beats its baseline on at least three quarters of the seeds and by at least a
 margin on average, so one lucky seed cannot carry it. Where a remedy does not help on a case, the trial

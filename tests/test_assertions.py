@@ -1,4 +1,4 @@
-"""Assertions on real (small, seeded) CPU runs: each phenomenon of DESIGN.md §1 gets its verdict, with a
+"""Assertions on real (small, seeded) CPU runs: each phenomenon of docs/design.md §1 gets its verdict, with a
 diagnosis that names seeds, numbers, steps, causes and remedies; plus the statistics across seeds."""
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ def test_a_plain_benchmark_call_would_read_a_synchronising_clock_thousands_of_ti
 
 
 def test_machine_info_names_torch_cuda_and_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_ganstab.bench_plugin import pytest_benchmark_update_machine_info
+    from pytest_ganstab.plugins.bench import pytest_benchmark_update_machine_info
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
@@ -153,10 +153,11 @@ def test_machine_info_names_torch_cuda_and_the_gpu(monkeypatch: pytest.MonkeyPat
     pytest_benchmark_update_machine_info(config=None, machine_info=info)  # type: ignore[arg-type]
     assert info == {
         "python_version": "3.11",
-        "torch_version": torch.__version__,
-        "cuda_version": "12.8",
+        "torch": torch.__version__,
+        "cuda": "12.8",
         "gpu_count": 2,
-        "gpu_name": "NVIDIA H200",
+        "gpu": "NVIDIA H200",
+        "gpus": ["NVIDIA H200"],
     }
 
 
@@ -185,7 +186,7 @@ def test_a_saved_benchmark_carries_gpu_facts_extra_info_and_the_summary(pytester
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*ganstab benchmarks*", "speed-up 2.5x"])
     saved = json.loads((pytester.path / "out.json").read_text())
-    assert {"torch_version", "cuda_version", "gpu_name", "gpu_count"} <= set(saved["machine_info"])
+    assert {"torch", "cuda", "gpu_count"} <= set(saved["machine_info"])
     (timed,) = saved["benchmarks"]
     assert timed["extra_info"] == {"seed_steps_per_s": 123.0} and timed["stats"]["rounds"] == 2
 
@@ -194,4 +195,4 @@ def test_bench_threads_option_is_validated(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
     result = pytester.runpytest("--ganstab-bench-threads=two")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--ganstab-bench-threads: 'two' is not a positive integer*"])
+    result.stderr.fnmatch_lines(["*--ganstab-bench-threads: 'two' is not a whole number*"])

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from records_factory import record
 
-from pytest_ganstab import plugin
 from pytest_ganstab.cli import main
 from pytest_ganstab.history import Session, Store
+from pytest_ganstab.plugins import state as plugin_state
 
 
 @pytest.fixture
@@ -35,8 +35,8 @@ def test_list_shows_every_saved_run_oldest_first(
     assert ganstab(tmp_path, "list") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["ID", "CREATED", "(UTC)", "NAME", "COMMIT", "RUNS", "MACHINE"]
-    assert [line.split()[0] for line in lines[1:]] == [saved["main"].id, saved["pr"].id]
-    assert lines[1].split()[3:6] == ["main", "aaaaaaaaaa", "1"]
+    assert [line.split()[0] for line in lines[2:]] == [saved["main"].id, saved["pr"].id]
+    assert lines[2].split()[3:6] == ["main", "aaaaaaaaaa", "1"]
     assert main(["list", "--storage", str(tmp_path / ".ganstab")]) == 0  # the option also follows the command
     assert capsys.readouterr().out.splitlines() == lines
 
@@ -78,7 +78,7 @@ def test_bad_input_exits_2_with_one_line_on_stderr(
     assert ganstab(tmp_path, "trend", "fid") == 2
     errors = capsys.readouterr().err.splitlines()
     assert errors[0].startswith("ganstab: error: no session 'nosuch'")
-    assert errors[1].startswith("ganstab: error: bad rule 'modes:+1'")
+    assert errors[1].startswith("ganstab: error: --fail: bad rule 'modes:+1'")
     assert errors[2].startswith("ganstab: error: no saved run in ")
     with pytest.raises(SystemExit) as exited:
         ganstab(tmp_path, "compare")
@@ -91,7 +91,7 @@ def test_a_corrupt_file_is_reported_and_the_rest_listed(
     (tmp_path / ".ganstab" / "broken.json").write_text("{")
     assert ganstab(tmp_path, "list") == 0
     captured = capsys.readouterr()
-    assert len(captured.out.splitlines()) == 3
+    assert len(captured.out.splitlines()) == 4  # header, rule, two sessions
     assert "ganstab: skipped " in captured.err
     assert "broken.json: not readable JSON" in captured.err
 
@@ -132,7 +132,7 @@ def test_compare_prints_the_same_table_as_the_pytest_option(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     records: list[dict[str, Any]] = []
-    monkeypatch.setattr(plugin, "session_records", lambda config: list(records))
+    monkeypatch.setattr(plugin_state, "session_records", lambda config: list(records))
     pytester.makepyfile("def test_gan():\n    pass\n")
     records[:] = [record([8, 8, 8, 8, 8, 8])]
     assert pytester.runpytest("--ganstab-save=main").ret == 0

@@ -1,4 +1,4 @@
-"""The engine's correctness anchor (DESIGN.md §5): seed k of a stacked run IS a plain training of seed k.
+"""The engine's correctness anchor (docs/design.md §5): seed k of a stacked run IS a plain training of seed k.
 
 Stacking seeds, summing their losses and taking one backward pass is exactly independent training, because
 no operation mixes seeds and the optimisers are elementwise. These tests hold the engine to that, recipe by
@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from pytest_ganstab import rng
-from pytest_ganstab.engine import _Loop, build_mlps, train
+from pytest_ganstab.engine import _Loop, train
 from pytest_ganstab.losses import get_loss
-from pytest_ganstab.nets import Stack, StackedMLP
+from pytest_ganstab.nets import Stack, StackedMLP, build_mlps
 from pytest_ganstab.recipes import Recipe, list_recipes, recipe
 from pytest_ganstab.reference import TorchDraws, linears, train_reference
 from pytest_ganstab.toys import Toy, toy

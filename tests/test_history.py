@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 from records_factory import record
 
-from pytest_ganstab import plugin
 from pytest_ganstab.compare import compare_records, parse_rules
 from pytest_ganstab.history import (
     KIND,
@@ -26,6 +25,7 @@ from pytest_ganstab.history import (
     git_commit,
     load_store,
 )
+from pytest_ganstab.plugins import state as plugin_state
 
 
 def test_a_saved_session_reloads_and_compares_with_itself_without_regression(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_git_commit_is_none_outside_a_work_tree(tmp_path: Path) -> None:
 def session_records(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The records the next in-process pytest run will report (replace the list's contents)."""
     records: list[dict[str, Any]] = []
-    monkeypatch.setattr(plugin, "session_records", lambda config: list(records))
+    monkeypatch.setattr(plugin_state, "session_records", lambda config: list(records))
     return records
 
 
@@ -170,7 +170,7 @@ def test_a_bad_rule_stops_pytest_before_any_test(pytester: pytest.Pytester) -> N
     pytester.makepyfile("def test_trains(tmp_path_factory):\n    raise AssertionError('ran')\n")
     result = pytester.runpytest("--ganstab-compare-fail=modes:+1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*ganstab: --ganstab-compare-fail: bad rule 'modes:+1'*write modes:-1"])
+    result.stderr.fnmatch_lines(["ERROR: --ganstab-compare-fail: bad rule 'modes:+1'*write modes:-1"])
     assert "ran" not in result.stdout.str()
 
 
@@ -183,7 +183,7 @@ def test_a_bad_rule_stops_pytest_before_any_test(pytester: pytest.Pytester) -> N
         ),
         (
             ["--ganstab-compare-alpha=5%"],
-            "*--ganstab-compare-alpha=5% must be a number strictly between 0 and 1*",
+            "*--ganstab-compare-alpha: '5%' is not a number",
         ),
         (["--ganstab-save=a/b"], "*--ganstab-save: session name 'a/b' is not allowed*"),
     ],

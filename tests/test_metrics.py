@@ -11,7 +11,7 @@ import torch
 
 from pytest_ganstab import metrics, recipe, toy, train
 
-# DESIGN.md §4: true samples of a 2-D mixture are HQ with probability P[χ²₂ < 3²] = 1 − e^(−4.5).
+# docs/design.md §4: true samples of a 2-D mixture are HQ with probability P[χ²₂ < 3²] = 1 − e^(−4.5).
 HQ_TRUE_2D = 1 - math.exp(-4.5)
 
 

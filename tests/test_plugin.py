@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from pytest_ganstab import plugin
+from pytest_ganstab.plugins import state, trainer
 from pytest_ganstab.summary import COLUMNS
 
 # In-process pytester runs put sys.modules back as they found it, and torch cannot load twice in one
@@ -326,14 +326,14 @@ def test_sibling_plugins_read_the_sessions_records_and_runs(pytester: pytest.Pyt
     write_tests(pytester, SUMMARY_TESTS)
     recorder = pytester.inline_run("--ganstab", "--ganstab-seeds", "2")
     config = recorder.getcalls("pytest_sessionfinish")[0].session.config
-    records = plugin.session_records(config)
+    records = state.session_records(config)
     assert [(r["test"], r["toy"], r["outcome"]) for r in records] == [
         ("test_gan.py::test_passes", "ring8", "passed"),
         ("test_gan.py::test_passes", "grid25", "passed"),
         ("test_gan.py::test_fails_a_check", "ring8", "failed"),
     ]
     assert records[2]["findings"][0]["failed_seeds"] == [1]  # appended in the test body, kept at teardown
-    assert [(test, run.toy.name) for test, run in plugin.session_runs(config)] == [
+    assert [(test, run.toy.name) for test, run in state.session_runs(config)] == [
         (r["test"], r["toy"]) for r in records
     ]
 
@@ -343,7 +343,7 @@ def test_long_runs_show_progress_and_short_ones_stay_quiet(
 ) -> None:
     write_tests(pytester, "def test_run(ganstab):\n    ganstab.train(TINY, 'ring8', steps=3, seeds=1)\n")
     assert "[nonsaturating on ring8" not in pytester.runpytest("--ganstab").stdout.str()
-    monkeypatch.setattr(plugin, "PROGRESS_AFTER_S", 0.0)
+    monkeypatch.setattr(trainer, "PROGRESS_AFTER_S", 0.0)
     pytester.runpytest("--ganstab").stdout.fnmatch_lines(["*[[]nonsaturating on ring8 * done in *s[]]*"])
 
 
@@ -379,7 +379,7 @@ def test_under_xdist_each_worker_pins_a_gpu_and_the_controller_lists_every_run(
 
 
 def test_importing_the_plugin_and_collecting_leave_torch_unimported(pytester: pytest.Pytester) -> None:
-    check = "import pytest_ganstab.plugin, sys; assert 'torch' not in sys.modules"
+    check = "import pytest_ganstab.plugins.core, sys; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", check], check=True)
     write_tests(pytester, "@pytest.mark.ganstab\ndef test_marked(ganstab):\n    pass\n")
     pytester.makeconftest(

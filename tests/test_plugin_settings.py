@@ -7,16 +7,9 @@ from collections.abc import Mapping
 
 import pytest
 
-from pytest_ganstab.settings import (
-    PROFILES,
-    Layer,
-    SettingError,
-    enabled,
-    marker_layer,
-    pinned_gpu,
-    resolve,
-    worker_threads,
-)
+from pytest_ganstab.options import lookup, option, process_sources
+from pytest_ganstab.plugins.xdist import pinned_gpu, worker_threads
+from pytest_ganstab.settings import PROFILES, Layer, SettingError, marker_layer, resolve
 
 
 def layers(**by_kind: Mapping[str, object]) -> list[Layer]:
@@ -103,12 +96,21 @@ def test_marker_arguments_are_checked(
         marker_layer(args, kwargs)
 
 
+def enabled(cli: bool | None, env: str | None, ini: str) -> bool:
+    sources = process_sources(
+        {"ganstab": cli}, ini={"ganstab": ini}, env={} if env is None else {"GANSTAB": env}
+    )
+    return bool(lookup(option("ganstab"), sources, False).value)
+
+
 def test_opt_in_comes_from_the_flag_then_the_environment_then_the_ini() -> None:
-    assert enabled(cli=True, env="0", ini=False)
-    assert not enabled(cli=False, env="0", ini=True)
-    assert enabled(cli=False, env=None, ini=True)
-    with pytest.raises(SettingError, match="GANSTAB='maybe': use 1"):
-        enabled(cli=False, env="maybe", ini=False)
+    assert enabled(cli=True, env="0", ini="false")
+    assert not enabled(cli=None, env="0", ini="true")
+    assert enabled(cli=None, env=None, ini="true")
+    with pytest.raises(SettingError, match="GANSTAB: 'maybe' is not a yes/no value; use 1 or 0"):
+        enabled(cli=None, env="maybe", ini="")
+    with pytest.raises(SettingError, match="ini option ganstab: 'maybe' is not a yes/no value"):
+        enabled(cli=None, env=None, ini="maybe")
 
 
 @pytest.mark.parametrize(

@@ -51,8 +51,8 @@ def test_one_row_per_run_with_the_key_metrics_over_seeds_that_stayed_finite() ->
         "300",
         "cpu",
         "8/8",  # the diverged seed has no modes: the mean is over the finite one
-        "90%",
-        "0.70",
+        "90.0%",
+        "0.700",
         "0.0123",
         "1/2",
         "passed",
@@ -72,8 +72,8 @@ def test_the_verdict_is_the_outcome_plus_the_checks_that_failed() -> None:
 def test_per_seed_rows_show_each_seeds_metrics_and_failed_checks() -> None:
     lines = render([record("t", findings=[mode_coverage_failure([1])])], per_seed=True)
     seed0, seed1 = lines[3].split(), lines[4].split()
-    assert seed0 == ["seed", "0", "8/8", "90%", "0.60", "0.0123", "no"]
-    assert seed1 == ["seed", "1", "–", "–", "0.80", "–", "yes", "mode_coverage"]
+    assert seed0 == ["seed", "0", "8/8", "90.0%", "0.600", "0.0123", "no"]
+    assert seed1 == ["seed", "1", "–", "–", "0.800", "–", "yes", "mode_coverage"]
 
 
 def test_a_note_shared_by_several_runs_is_shown_once() -> None:

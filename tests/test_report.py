@@ -31,15 +31,9 @@ from pytest_ganstab.assertions import assert_stable
 from pytest_ganstab.engine import train
 from pytest_ganstab.findings import StabilityError
 from pytest_ganstab.recipes import recipe
-from pytest_ganstab.report import (
-    CAPTURED,
-    CHECK_COLOURS,
-    MISSED,
-    Section,
-    render_sections,
-    write_index,
-    write_report,
-)
+from pytest_ganstab.report import Section, render_sections, write_index, write_report
+from pytest_ganstab.report.curves import CHECK_COLOURS
+from pytest_ganstab.report.samples import CAPTURED, MISSED
 from pytest_ganstab.run import Run
 from pytest_ganstab.toys import toy
 

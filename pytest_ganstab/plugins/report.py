@@ -2,7 +2,7 @@
 
 DIR is created and probe-written in ``pytest_configure``, and matplotlib is looked for there too, so a
 typo or a missing extra stops pytest in a second, not after the training. The report shows every Run
-made through the ``ganstab`` fixture (``plugin.session_runs``).
+made through the ``ganstab`` fixture (``state.session_runs``).
 
 Under pytest-xdist the Runs stay on the workers. Each worker renders its own Runs (PNGs under DIR, the
 HTML of its sections as JSON under ``DIR/.ganstab-parts``) and the controller, which finishes last,
@@ -14,7 +14,6 @@ Nothing heavy is imported at module level: ``pytest --help`` stays fast.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Generator
@@ -23,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from . import state as session_state
+from . import xdist
+from .pytest_options import lookup, register
 
 PARTS = ".ganstab-parts"
 
@@ -41,44 +44,16 @@ _STATE = pytest.StashKey[ReportState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("ganstab")
-    group.addoption(
-        "--ganstab-report",
-        dest="ganstab_report",
-        metavar="DIR",
-        help="write a report of every GAN Run (final samples, training curves, verdicts, per-seed metrics) "
-        "to DIR/index.html, with the PNGs beside it; it opens offline. Needs matplotlib: "
-        "pip install 'pytest-ganstab[report]'. Env GANSTAB_REPORT, ini ganstab_report.",
-    )
-    parser.addini("ganstab_report", "Write the ganstab report to this folder (relative to the ini file).")
-
-
-def report_directory(config: pytest.Config) -> tuple[Path, str] | None:
-    """The report folder and how it was given (for error messages): CLI, then env, then ini.
-
-    A relative path given on the command line or in the environment is taken from the invocation
-    directory; one in the ini file from the ini file's folder (the rootdir when there is none).
-    """
-    invoked = config.invocation_params.dir
-    cli = config.getoption("ganstab_report")
-    if cli:
-        return invoked / cli, f"--ganstab-report {cli}"
-    env = os.environ.get("GANSTAB_REPORT")
-    if env:
-        return invoked / env, f"GANSTAB_REPORT={env}"
-    ini = config.getini("ganstab_report")
-    if ini:
-        base = config.inipath.parent if config.inipath else config.rootpath
-        return base / str(ini), f"ini option ganstab_report = {ini}"
-    return None
+    register(parser, "report")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    chosen = report_directory(config)
-    if chosen is None:
+    chosen = lookup(config, "report")
+    if chosen.value is None:
         return
-    directory, given = chosen
-    from .report import require_matplotlib
+    directory: Path = chosen.value
+    given = f"{chosen.source} {chosen.raw}"
+    from ..report import require_matplotlib
 
     try:
         require_matplotlib()
@@ -93,7 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"{given}: cannot write the report to {directory} ({reason}); give a writable directory"
         ) from None
-    if not hasattr(config, "workerinput"):  # the controller (or a plain run) starts with no stale parts
+    if not xdist.is_worker(config):  # the controller (or a plain run) starts with no stale parts
         shutil.rmtree(directory / PARTS, ignore_errors=True)
     config.stash[_STATE] = ReportState(directory.resolve())
 
@@ -119,10 +94,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = config.stash.get(_STATE, None)
     if state is None:
         return
-    from .plugin import session_runs
-    from .report import STATUS_ORDER, Section, render_sections, write_index
+    from ..report import STATUS_ORDER, Section, render_sections, write_index
 
-    sections = render_sections(session_runs(config), state.directory, outcomes=state.outcomes)
+    sections = render_sections(session_state.session_runs(config), state.directory, outcomes=state.outcomes)
     parts = state.directory / PARTS
     worker = getattr(config, "workerinput", {}).get("workerid")
     if worker is not None:

@@ -1,0 +1,388 @@
+"""Every ganstab option, declared once: its flag, ini key, environment variable, type, default and help.
+
+The pytest plugins register their options from this table (``register``) and the ``ganstab`` command
+shares the ones it needs (``add_argument``), so a name, a help text or a check is written in one
+place. ``lookup`` reads an option with the precedence of docs/design.md §6 — command line, then
+environment, then ini file (a ``@pytest.mark.ganstab`` marker and the profile come on top of this, in
+``settings``) — and parses it where it is read, so every error is one line that names where the bad
+value came from (``--ganstab-seeds``, ``GANSTAB_SEEDS``, ``ini option ganstab_seeds``) and how to fix it.
+
+A relative path is taken from where pytest was started when it comes from the command line or the
+environment, and from the ini file's folder when it comes from the ini file (as pytest's own ``paths``
+ini type does).
+
+No torch, pandas or pytest import here: ``pytest --help`` stays fast and the rules are tested alone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .profiles import PROFILES
+
+Kind = Literal["marker", "cli", "env", "ini"]
+Parser = Callable[[Any, str], Any]  # (raw value, where it came from) -> value, or OptionError
+
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"0", "false", "no", "off"})
+DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+class OptionError(ValueError):
+    """A bad option, environment variable, ini value or marker argument; ``str()`` is the one line to show."""
+
+
+# ---------------------------------------------------------------- parsers
+
+
+def parse_bool(raw: Any, origin: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in TRUE | FALSE:
+        return text in TRUE
+    raise OptionError(f"{origin}: {raw!r} is not a yes/no value; use 1 or 0 (true/false, yes/no, on/off)")
+
+
+def parse_int(least: int, hint: str) -> Parser:
+    """Whole numbers of at least ``least``; ``hint`` says what to give instead (``at least 1 (e.g. 4)``)."""
+
+    def parse(raw: Any, origin: str) -> int:
+        if isinstance(raw, bool | float):
+            raise OptionError(f"{origin}: {raw!r} is not a whole number")
+        try:
+            number = int(str(raw).strip())
+        except ValueError:
+            raise OptionError(f"{origin}: {raw!r} is not a whole number") from None
+        if number < least:
+            raise OptionError(f"{origin}: {number} is too small; give {hint}")
+        return number
+
+    return parse
+
+
+def parse_number(check: Callable[[float], bool], requirement: str) -> Parser:
+    """Finite numbers for which ``check`` holds; ``requirement`` completes "'x' must be ..."."""
+
+    def parse(raw: Any, origin: str) -> float:
+        if isinstance(raw, bool):
+            raise OptionError(f"{origin}: {raw!r} is not a number")
+        try:
+            number = float(str(raw).strip())
+        except ValueError:
+            raise OptionError(f"{origin}: {raw!r} is not a number") from None
+        if not (math.isfinite(number) and check(number)):
+            raise OptionError(f"{origin}: {raw!r} must be {requirement}")
+        return number
+
+    return parse
+
+
+def parse_choice(choices: Callable[[], Sequence[str]], what: str) -> Parser:
+    """One of ``choices()`` (a callable, so the table can name profiles defined elsewhere)."""
+
+    def parse(raw: Any, origin: str) -> str:
+        text = str(raw).strip().lower()
+        known = choices()
+        if not isinstance(raw, str) or text not in known:
+            raise OptionError(f"{origin}: unknown {what} {raw!r}; choose {' or '.join(known)}")
+        return text
+
+    return parse
+
+
+def parse_device(raw: Any, origin: str) -> str:
+    text = str(raw).strip().lower()
+    if not isinstance(raw, str) or not DEVICE.match(text):
+        raise OptionError(f"{origin}: unknown device {raw!r}; use auto, cpu, cuda or cuda:N")
+    return text
+
+
+def parse_text(raw: Any, origin: str) -> str:
+    text = str(raw).strip()
+    if not text:
+        raise OptionError(f"{origin}: an empty value; give a value or leave the option out")
+    return text
+
+
+def parse_name(raw: Any, origin: str) -> str:
+    from .history import check_name
+
+    try:
+        return check_name(parse_text(raw, origin))
+    except ValueError as error:
+        raise OptionError(f"{origin}: {error}") from None
+
+
+def parse_rules(raw: Any, origin: str) -> list[Any]:
+    """Regression rules (``compare.parse_rules``) from one text or a list of texts."""
+    from .compare import RuleError
+    from .compare import parse_rules as parse
+
+    texts = [raw] if isinstance(raw, str) else list(raw)
+    try:
+        return parse(text.replace("\n", ",") for text in texts)
+    except RuleError as error:
+        # A bare --ganstab-compare-fail followed by a test path takes the path as its RULES.
+        swallowed = any(os.path.exists(text) for text in texts)
+        hint = f"; before a test path write {origin}=default" if swallowed else ""
+        raise OptionError(f"{origin}: {error}{hint}") from None
+
+
+def _profiles() -> Sequence[str]:
+    return list(PROFILES)
+
+
+# ---------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option. ``name`` is the ini key; the flag, dest and environment variable follow from it."""
+
+    name: str  # "ganstab_seeds" -> --ganstab-seeds, GANSTAB_SEEDS, ini ganstab_seeds
+    plugin: str  # which plugin registers it: "core", "history", "report" or "bench"
+    help: str
+    parse: Parser
+    metavar: str | None = None
+    switch: bool = False  # a flag without a value (--ganstab, --ganstab-autosave)
+    nargs: str | None = None
+    const: str | None = None
+    append: bool = False  # may be given several times; the values are a list
+    path: bool = False  # a folder or file: relative values are resolved (see the module docstring)
+    env: bool = True  # whether an environment variable sets it
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env_var(self) -> str:
+        return self.name.upper()
+
+    @property
+    def key(self) -> str:
+        """The short name used in settings and markers: ``seeds`` for ``ganstab_seeds``."""
+        return self.name.removeprefix("ganstab_")
+
+    def origin(self, kind: Kind) -> str:
+        """How the user wrote this option in that source, so an error points at the exact spelling."""
+        return {
+            "marker": f"@pytest.mark.ganstab({self.key}=...)",
+            "cli": self.flag,
+            "env": self.env_var,
+            "ini": f"ini option {self.name}",
+        }[kind]
+
+    def full_help(self) -> str:
+        twins = [self.env_var] if self.env else []
+        return f"{self.help}. " + (f"Env {twins[0]}, ini {self.name}." if twins else f"Ini {self.name}.")
+
+    def argument(self) -> dict[str, Any]:
+        """Keyword arguments for ``parser.addoption`` / ``argparse.add_argument``."""
+        if self.switch:
+            return {"action": "store_true", "default": None, "dest": self.name, "help": self.full_help()}
+        spec: dict[str, Any] = {"dest": self.name, "metavar": self.metavar, "help": self.full_help()}
+        if self.nargs is not None:
+            spec.update(nargs=self.nargs, const=self.const)
+        if self.append:
+            spec["action"] = "append"
+        return spec
+
+
+_POSITIVE = parse_number(lambda x: x > 0, "a positive number (0.1 = a tenth of the steps)")
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "ganstab",
+        "core",
+        "run the tests marked @pytest.mark.ganstab (skipped otherwise)",
+        parse_bool,
+        switch=True,
+    ),
+    Option(
+        "ganstab_profile",
+        "core",
+        "sets the default seeds, steps scale and width: "
+        + "; ".join(
+            f"{p.name} for {p.purpose} ({p.seeds} seeds, steps x{p.steps_scale:g}, width {p.width})"
+            for p in PROFILES.values()
+        ),
+        parse_choice(_profiles, "profile"),
+        metavar="PROFILE",
+    ),
+    Option("ganstab_device", "core", "auto (CUDA when present), cpu, cuda or cuda:N", parse_device, "DEVICE"),
+    Option(
+        "ganstab_seeds",
+        "core",
+        "independent seeds per Run",
+        parse_int(1, "at least 1 (e.g. seeds=4)"),
+        "SEEDS",
+    ),
+    Option(
+        "ganstab_steps_scale",
+        "core",
+        "multiplies every test's steps (0.2 in a quick CI job, 5 at night)",
+        _POSITIVE,
+        "STEPS_SCALE",
+    ),
+    Option(
+        "ganstab_seed",
+        "core",
+        "base seed: seed k of a Run depends only on (base seed, k)",
+        parse_int(0, "a base seed of 0 or more"),
+        "SEED",
+    ),
+    Option(
+        "ganstab_save",
+        "history",
+        "save this session's runs into the store as STORAGE/<time>_NAME_<id>.json",
+        parse_name,
+        "NAME",
+    ),
+    Option(
+        "ganstab_autosave",
+        "history",
+        "save every session into the store as STORAGE/<time>_auto_<id>.json",
+        parse_bool,
+        switch=True,
+    ),
+    Option(
+        "ganstab_storage",
+        "history",
+        "folder of saved runs, one JSON file per session (copy files in to merge stores); default .ganstab "
+        "under the rootdir",
+        parse_text,
+        "PATH",
+        path=True,
+    ),
+    Option(
+        "ganstab_compare",
+        "history",
+        "compare this session with saved run ID (a name, an id prefix or a file), the latest if no ID",
+        parse_text,
+        "ID",
+        nargs="?",
+        const="latest",
+    ),
+    Option(
+        "ganstab_compare_fail",
+        "history",
+        "fail on a stability regression by RULES, comma-separated METRIC:[+|-]X[%%] (e.g. modes:-1,hq:-5%%); "
+        "without RULES the default rules (README); implies --ganstab-compare; may be repeated",
+        parse_rules,
+        "RULES",
+        nargs="?",
+        const="default",
+        append=True,
+    ),
+    Option(
+        "ganstab_compare_alpha",
+        "history",
+        "significance level of the seed-noise test: a change is a regression only if p <= P (default 0.05)",
+        parse_number(lambda x: 0 < x < 1, "a number strictly between 0 and 1, e.g. 0.05"),
+        "P",
+    ),
+    Option(
+        "ganstab_report",
+        "report",
+        "write a report of every GAN Run (samples, curves, verdicts, per-seed metrics) to DIR/index.html; "
+        "needs matplotlib: pip install 'pytest-ganstab[report]'",
+        parse_text,
+        "DIR",
+        path=True,
+    ),
+    Option(
+        "ganstab_bench_threads",
+        "bench",
+        "CPU threads for the engine benchmarks (default 2; 1 on a machine shared with other jobs)",
+        parse_int(1, "a positive number of threads, e.g. 1 or 2"),
+        "N",
+        env=False,
+    ),
+)
+BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
+
+
+def option(name: str) -> Option:
+    """The option called ``name`` (``ganstab_seeds``) or by its short key (``seeds``)."""
+    return BY_NAME[name if name in BY_NAME else f"ganstab_{name}"]
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Value:
+    """A parsed value, where it came from (an origin such as ``--ganstab-seeds``, or ``default``) and
+    the raw text as the user wrote it (for messages: a resolved path is long)."""
+
+    value: Any
+    source: str
+    raw: Any = None
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The raw values of one process: command line, environment and ini file, and the folders that relative
+    paths from each start at. ``cli`` and ``ini`` return None for an option they do not hold."""
+
+    cli: Callable[[Option], Any]
+    ini: Callable[[Option], Any]
+    env: Mapping[str, str]
+    invocation_dir: Path
+    ini_dir: Path
+    flags: Mapping[str, str] = field(default_factory=dict)  # option name -> its flag here, if not its own
+
+    def origin(self, option: Option, kind: Kind) -> str:
+        """Where a value of ``option`` came from, as the user wrote it in this process."""
+        return self.flags.get(option.name, option.flag) if kind == "cli" else option.origin(kind)
+
+    def raw(self, option: Option) -> list[tuple[Kind, Any]]:
+        """The raw values that are set, highest precedence first; empty strings and lists count as unset."""
+        found: list[tuple[Kind, Any]] = [
+            ("cli", self.cli(option)),
+            ("env", self.env.get(option.env_var) if option.env else None),
+            ("ini", self.ini(option)),
+        ]
+        return [(kind, raw) for kind, raw in found if raw not in (None, "", [], ())]
+
+
+def lookup(option: Option, sources: Sources, default: Any = None) -> Value:
+    """``option``'s value from the highest source that sets it, parsed; ``default`` when none does."""
+    for kind, raw in sources.raw(option):
+        origin = sources.origin(option, kind)
+        value = option.parse(raw, origin)
+        if option.path:
+            base = sources.ini_dir if kind == "ini" else sources.invocation_dir
+            value = Path(base, value)
+        return Value(value, origin, raw)
+    return Value(default, "default")
+
+
+def process_sources(
+    cli: Mapping[str, Any] | None = None,
+    *,
+    ini: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    invocation_dir: str | os.PathLike[str] = ".",
+    flags: Mapping[str, str] | None = None,
+) -> Sources:
+    """Sources from plain mappings (the ``ganstab`` command, tests), by option name; ``flags`` names the
+    flags that set an option in this process when they are not its pytest flag (``--fail``)."""
+    cli_values, ini_values = dict(cli or {}), dict(ini or {})
+    here = Path(invocation_dir)
+    return Sources(
+        cli=lambda option: cli_values.get(option.name),
+        ini=lambda option: ini_values.get(option.name),
+        env=os.environ if env is None else env,
+        invocation_dir=here,
+        ini_dir=here,
+        flags=dict(flags or {}),
+    )

@@ -1,0 +1,127 @@
+"""The core pytest plugin (``-p no:ganstab`` turns it off): the ``--ganstab`` options, the ``ganstab``
+marker, collection, and the stability summary at the end of the session.
+
+pytest imports this module at start-up, so it imports neither torch nor pandas: ``pytest --help`` stays
+fast and CUDA is untouched until a test trains. Its fixtures live in ``fixtures``; what workers send the
+xdist controller, in ``xdist``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from ..options import OptionError
+from ..settings import KEYS, Layer, SettingError, marker_layer, resolve
+from . import xdist
+from .fixtures import gan_recipe, ganstab, ganstab_device, grid25, ring8, swissroll, toy  # noqa: F401
+from .pytest_options import layers, lookup, register
+from .state import OUTCOME, SESSION, SETTINGS, SessionState
+
+SKIP_REASON = "GAN stability test: run it with pytest --ganstab (or GANSTAB=1)"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    register(parser, "core")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "ganstab(seeds=None, steps=None, device=None, profile=None): a GAN stability test; "
+        "runs only with --ganstab",
+    )
+    enabled = bool(lookup(config, "ganstab", False).value)
+    session_layers = layers(config, KEYS)
+    try:
+        settings = resolve(session_layers)
+    except OptionError as error:
+        raise pytest.UsageError(str(error)) from None
+    if enabled:
+        xdist.prepare_worker(config, settings)
+    config.stash[SESSION] = SessionState(enabled, session_layers, settings)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, Any, Any]:
+    """Reject a bad ``@pytest.mark.ganstab(...)`` as a collection error of its module: one clear line,
+    shown the same way under xdist (a usage error raised on a worker would crash it)."""
+    result = yield
+    problems: list[str] = []
+    for item in result if isinstance(result, list) else [result]:
+        if isinstance(item, pytest.Function):
+            for marker in item.iter_markers("ganstab"):
+                try:
+                    marker_layer(marker.args, marker.kwargs)
+                except SettingError as error:
+                    problems.append(f"{name}: {error}")
+    if problems:
+        raise collector.CollectError("\n".join(dict.fromkeys(problems)))
+    return result
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Resolve each ganstab test's settings, and skip them all without --ganstab.
+
+    A test that uses the ``ganstab`` fixture counts as marked, so a plain ``pytest`` never trains.
+    """
+    session = config.stash[SESSION]
+    for item in items:
+        markers = list(item.iter_markers("ganstab"))
+        if not markers and "ganstab" not in getattr(item, "fixturenames", ()):
+            continue
+        if not markers:
+            item.add_marker(pytest.mark.ganstab)
+        merged: dict[str, Any] = {}
+        for marker in markers:  # closest first: a function's marker beats its class's
+            for key, value in marker.kwargs.items():
+                merged.setdefault(key, value)
+        item.stash[SETTINGS] = resolve([Layer("marker", merged), *session.layers])
+        if not session.enabled:
+            item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep the test's outcome for the verdict column (records are made at teardown, after the call)."""
+    report = yield
+    if report.when == "call":
+        outcome: str = report.outcome
+        if hasattr(report, "wasxfail"):
+            outcome = "xfailed" if report.skipped else "xpassed"
+        item.stash[OUTCOME] = outcome
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    xdist.send_records(session.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the xdist controller: take in the records a finished worker made."""
+    xdist.receive_records(node)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    from ..summary import render
+
+    if xdist.is_worker(config) or SESSION not in config.stash:
+        return
+    state = config.stash[SESSION]
+    if not state.records:
+        return
+    s = state.settings
+    terminalreporter.section("ganstab stability summary")
+    terminalreporter.line(
+        f"profile {s.profile.name}, {s.seeds} seeds, steps x{s.steps_scale:g}, base seed {s.seed}, "
+        f"device {s.device} (a marker may change these for its test)"
+    )
+    for line in render(state.records, per_seed=config.get_verbosity() > 0):
+        terminalreporter.line(line)

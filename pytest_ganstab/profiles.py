@@ -1,0 +1,28 @@
+"""The profiles: named defaults for a kind of run (how many seeds, how long, how wide).
+
+Test authors write their steps for ``smoke``; a profile scales them. Chosen with ``--ganstab-profile``
+(and its twins) or a marker's ``profile=``; it fills only what no option or marker set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Defaults for a kind of run. Test authors write their steps for ``smoke``; ``full`` scales them up."""
+
+    name: str
+    seeds: int
+    steps_scale: float
+    width: int  # network width a suite should use when it wants the profile to pick one
+    purpose: str
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", seeds=4, steps_scale=1.0, width=64, purpose="a CPU CI run: few seeds, short"),
+    # The reference width of docs/design.md §5 and 5× the steps: what a GPU does in minutes.
+    "full": Profile("full", seeds=16, steps_scale=5.0, width=512, purpose="a GPU run: many seeds, long"),
+}
+DEFAULT_PROFILE = "smoke"
