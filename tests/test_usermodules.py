@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 import pytest_ganstab as ganstab
-from pytest_ganstab import usermodules
+from pytest_ganstab import user as usermodules
 from pytest_ganstab.recipes import Recipe
 from pytest_ganstab.run import Run
 
@@ -126,8 +126,8 @@ def one_seed_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``train`` take the fallback path for every user module."""
     build = usermodules.build_user_stacks
 
-    def looped(*args: Any) -> Any:
-        return build(*args, batch=False)
+    def looped(*args: Any, **kwargs: Any) -> Any:
+        return build(*args, **kwargs, batch=False)
 
     monkeypatch.setattr(usermodules, "build_user_stacks", looped)
 
