@@ -31,7 +31,7 @@ _SHAPES = {
 
 
 def choose_loss(recipe: Recipe, loss: Any) -> tuple[Recipe, GANLoss, str]:
-    """The objective (``loss`` or the recipe's), the recipe that names it, and a note when it is the user's."""
+    """The objective (``loss`` or the recipe's), the recipe naming it, and a note when it is the user's."""
     objective = get_loss(loss if loss is not None else recipe.loss)
     if objective.name in LOSSES and objective is LOSSES[objective.name]:
         # The Run's recipe says which objective was trained (history, diagnoses); it re-validates too.
@@ -64,7 +64,9 @@ def build_networks(
     if score is not None and discriminator is None:
         raise TypeError("score= picks the score out of your own discriminator's output; give discriminator=")
     if generator is None and discriminator is None:
-        nets = build_conditional_mlps(recipe, toy, keys, classes) if classes else build_mlps(recipe, toy, keys)
+        nets = (
+            build_conditional_mlps(recipe, toy, keys, classes) if classes else build_mlps(recipe, toy, keys)
+        )
         return nets, recipe, classes
     if classes and (generator is None or discriminator is None):
         raise ValueError("conditional=True with your own modules: give both generator= and discriminator=")
@@ -76,7 +78,9 @@ def build_networks(
     nets.from_recipe = False
     for role, spec in (("generator", generator), ("discriminator", discriminator)):
         if spec is not None:
-            recipe = _drop_shapes(recipe, role, nets.generator if role == "generator" else nets.discriminator, nets)
+            recipe = _drop_shapes(
+                recipe, role, nets.generator if role == "generator" else nets.discriminator, nets
+            )
     return nets, recipe, classes
 
 
@@ -123,25 +127,34 @@ def optimizer_notes(
     notes = []
     if factory is not None:
         family, betas = recipe_optimizer(opt_g)
-        actual = {"g_lr": initial_lr(opt_g), "d_lr": initial_lr(opt_d), "optimizer": family}
+        actual: dict[str, Any] = {"g_lr": initial_lr(opt_g), "d_lr": initial_lr(opt_d), "optimizer": family}
         if betas is not None:
             actual["betas"] = tuple(float(b) for b in betas)
         g_text, d_text = describe(opt_g), describe(opt_d)
         nets = "G and D" if g_text == d_text else f"G, {d_text} for D"
-        notes.append(f"optimizer: your factory's {g_text} for {nets} replaced the recipe's {recipe.optimizer}")
+        notes.append(
+            f"optimizer: your factory's {g_text} for {nets} replaced the recipe's {recipe.optimizer}"
+        )
         recipe = replace(recipe, **actual)
     if scheduler is not None:
-        notes.append("lr scheduler: your factory's, stepped once per step; g_lr and d_lr are the starting rates")
+        notes.append(
+            "lr scheduler: your factory's, stepped once per step; g_lr and d_lr are the starting rates"
+        )
     return recipe, notes
 
 
 def sigmoid_note(discriminator: Stack, objective: GANLoss, steps: int) -> str:
     """What a D whose every output lay in (0, 1) at the first steps is, and what to do about it."""
     name = getattr(discriminator, "name", "")
-    seen = f"discriminator {name}: its outputs lay inside (0, 1) for every sample of every seed in the first {steps} steps"
+    seen = (
+        f"discriminator {name}: its outputs lay inside (0, 1) for every sample of every seed in the first "
+        f"{steps} steps"
+    )
     if isinstance(objective, FunctionLoss):
-        return f"{seen}, read as probabilities by your loss functions (if they take logits, remove D's final Sigmoid)"
+        return (
+            f"{seen}, read as probabilities by your loss functions (if they take logits, remove its Sigmoid)"
+        )
     return (
-        f"{seen}: it likely ends in Sigmoid, but the {objective.name} loss takes raw scores (logits) and applies "
+        f"{seen}: it ends in Sigmoid, but the {objective.name} loss takes raw scores (logits) and applies "
         "its own sigmoid, which squashes D's signal; remove the final nn.Sigmoid so D returns logits"
     )

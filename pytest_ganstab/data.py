@@ -52,7 +52,7 @@ def as_toy(
     if callable(data) and not isinstance(data, torch.utils.data.Dataset | torch.utils.data.DataLoader):
         if labels is not None:
             raise TypeError("data: a sampling function returns its labels itself: f(n) -> (x, labels)")
-        toy: Toy = SampledData(data, name=name or getattr(data, "__name__", "data"))
+        toy: Toy = SampledData(data, name=name or str(getattr(data, "__name__", "data")))
     else:
         x, y, note = _load(data, labels)
         toy = TensorData(x, y, name=name or "data", holdout=holdout, note=note)
@@ -159,14 +159,18 @@ class SampledData(Toy):
         labels = torch.stack([self._need(y) for _, y in drawn])
         return torch.stack([x for x, _ in drawn]).to(keys.device), labels.to(keys.device)
 
-    def _per_seed(self, keys: torch.Tensor, stream: int, n: int) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    def _per_seed(
+        self, keys: torch.Tensor, stream: int, n: int
+    ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         # The keys are few and fixed for a run: read them to the host once, not on every draw.
         host = self._host_keys.setdefault((keys.data_ptr(), keys.numel()), keys.tolist())
         return [self._call(n, rng.stream_id(key, rng.USER_DATA_CALLS, stream) & _POSITIVE) for key in host]
 
     def _need(self, labels: torch.Tensor | None) -> torch.Tensor:
         if labels is None:
-            raise ValueError(f"data {self.name!r}: the sampling function returns no labels; return (x, labels)")
+            raise ValueError(
+                f"data {self.name!r}: the sampling function returns no labels; return (x, labels)"
+            )
         return labels
 
     def _call(self, n: int, seed: int, *, flat: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -196,7 +200,7 @@ def _load(data: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None, st
         )
     if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.TensorDataset):
         count = len(data)  # type: ignore[arg-type]
-        picked = range(count)
+        picked: Sequence[int] = range(count)
         if count > MAX_ITEMS:
             picked = sorted(np.random.default_rng(0).choice(count, MAX_ITEMS, replace=False).tolist())
             note = f"data: {MAX_ITEMS:,} of the data set's {count:,} items were loaded (a fixed subset)"
@@ -204,8 +208,8 @@ def _load(data: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None, st
         if not items:
             raise ValueError("data: the data set is empty")
         x = torch.stack([_as_float_tensor(item, "data: a data set item") for item, _ in items])
-        found = [label for _, label in items]
-        y = None if any(label is None for label in found) else torch.stack(found)  # type: ignore[misc]
+        found = [label for _, label in items if label is not None]
+        y = torch.stack(found) if len(found) == len(items) else None
     else:
         if isinstance(data, torch.utils.data.TensorDataset):
             data = tuple(data.tensors)
@@ -218,7 +222,9 @@ def _load(data: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor | None, st
     if x.dim() == 1:
         x = x.unsqueeze(1)  # one number per sample
     if x.shape[0] < 2:
-        raise ValueError(f"data: {x.shape[0]} sample(s) of shape {list(x.shape[1:])}; give at least 2, [N, ...]")
+        raise ValueError(
+            f"data: {x.shape[0]} sample(s) of shape {list(x.shape[1:])}; give at least 2, [N, ...]"
+        )
     if not torch.isfinite(x).all():
         raise ValueError("data: it holds NaN or Inf values; clean or drop those samples first")
     if y is not None and tuple(y.shape) != (x.shape[0],):
@@ -272,16 +278,24 @@ def _attach_modes(
 ) -> None:
     """Known modes on the user's data: coverage then reads exactly as on the toys (docs/design.md §4)."""
     if centers is None or scale is None:
-        raise TypeError("data: give both centers= (the modes, [M, ...]) and scale= (a sample's sd around one)")
+        raise TypeError(
+            "data: give both centers= (the modes, [M, ...]) and scale= (a sample's sd around one)"
+        )
     c = _as_float_tensor(centers, "data: centers").reshape(-1, toy.dim) if toy.dim else None
     if c is None or c.shape[0] < 1 or c.numel() != torch.as_tensor(centers).numel():
-        raise ValueError(f"data: centers of shape {list(torch.as_tensor(centers).shape)} do not fit samples "
-                         f"shaped {list(toy.shape)}; give [M, {', '.join(map(str, toy.shape))}]")
+        raise ValueError(
+            f"data: centers of shape {list(torch.as_tensor(centers).shape)} do not fit samples "
+            f"shaped {list(toy.shape)}; give [M, {', '.join(map(str, toy.shape))}]"
+        )
     modes = c.shape[0]
     std = torch.as_tensor(scale, dtype=torch.float32).flatten().expand(modes).clone()
     if not (torch.isfinite(std).all() and (std > 0).all()):
         raise ValueError(f"data: scale={scale!r} must be positive: one sd, or one per mode")
-    w = torch.full((modes,), 1.0 / modes) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+    w = (
+        torch.full((modes,), 1.0 / modes)
+        if weights is None
+        else torch.as_tensor(weights, dtype=torch.float32)
+    )
     if w.shape != (modes,) or not (w >= 0).all() or not w.sum() > 0:
         raise ValueError(f"data: weights must be {modes} non-negative numbers, one per centre")
     toy.centers, toy.std, toy.weights = c.float(), std, w / w.sum()

@@ -9,27 +9,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from . import rng
+from .assemble import build_networks, choose_loss, optimizer_notes, sigmoid_note
 from .data import as_toy
 from .devices import resolve_device, synchronize
 from .losses import GANLoss, gradient_penalty, zero_centred_penalty
 from .nets import Stacks
 from .optimizers import OptimizerFactory, SchedulerFactory, make_optimizer, make_scheduler
+from .probes import SIGMOID_STEPS, probe_row, trace_frame
 from .recipes import Recipe, list_recipes
 from .recipes import recipe as get_recipe
 from .run import PROBES, Run
-from .assemble import build_networks, choose_loss, optimizer_notes, sigmoid_note
 from .toys import Toy
 
 Progress = Callable[[int, int], None]
-SIGMOID_STEPS = 5  # D's outputs are checked for a final Sigmoid over this many first steps
 
 
 def seed_indices(seeds: int | Sequence[int]) -> list[int]:
@@ -91,7 +89,9 @@ def train(
     )
     nets.notes += [note for note in (getattr(toy, "note", ""), loss_note) if note]
     opt_g = make_optimizer(nets.generator.parameters(), recipe, recipe.g_lr, optimizer, seeds=len(indices))
-    opt_d = make_optimizer(nets.discriminator.parameters(), recipe, recipe.d_lr, optimizer, seeds=len(indices))
+    opt_d = make_optimizer(
+        nets.discriminator.parameters(), recipe, recipe.d_lr, optimizer, seeds=len(indices)
+    )
     recipe, notes = optimizer_notes(recipe, opt_g, opt_d, optimizer, scheduler)
     nets.notes += notes
     schedulers = [make_scheduler(scheduler, opt, "scheduler") for opt in (opt_g, opt_d)]
@@ -114,7 +114,9 @@ def train(
     wall = time.perf_counter() - started
     trace = loop.trace(indices)
     user = tuple(role for role, spec in (("generator", generator), ("discriminator", discriminator)) if spec)
-    sigmoid = "discriminator" in user and bool(loop.unit_outputs.cpu())
+    # A D whose graph ends in a sigmoid and whose every output lay in (0, 1): the evidence needs both, as
+    # a small logit D's outputs can all be positive and small at first (a bias-dominated start).
+    sigmoid = bool(getattr(nets.discriminator, "ends_in_sigmoid", False)) and bool(loop.unit_outputs.cpu())
     if sigmoid:
         nets.notes.append(sigmoid_note(nets.discriminator, objective, min(steps, SIGMOID_STEPS)))
     return Run(
@@ -199,7 +201,9 @@ class _Loop:
             real_scores = self.d(real, *labels).squeeze(-1)
             fake_scores = self.d(fake, *labels).squeeze(-1)
             if step < SIGMOID_STEPS:
-                inside = ((real_scores > 0) & (real_scores < 1)).all() & ((fake_scores > 0) & (fake_scores < 1)).all()
+                inside = ((real_scores > 0) & (real_scores < 1)).all() & (
+                    (fake_scores > 0) & (fake_scores < 1)
+                ).all()
                 self.unit_outputs = self.unit_outputs & inside
             d_loss = loss.d_loss(real_scores, fake_scores, recipe.real_label)
             penalty = self._penalty(real, fake, labels, step, critic)
@@ -275,8 +279,10 @@ class _Loop:
         """Write one trace row; return which seeds saw a non-finite value (gradients included)."""
         g_layers = self.g.layer_grad_sq_norms()
         d_layers = self.d.layer_grad_sq_norms()
+        # ∂(mean loss)/∂x_i is ∂ℓ_i/∂x_i / B: scale back to a per-sample signal, independent of B.
+        signal = fake_grad.flatten(2).norm(dim=-1).mean(-1) * batch
         values, nonfinite = probe_row(
-            self.loss, d_loss, penalty, g_loss, real_scores, fake_scores, fake_grad, batch, g_layers, d_layers
+            self.loss, d_loss, penalty, g_loss, real_scores, fake_scores, signal, g_layers, d_layers
         )
         self.buffer[row] = values
         return nonfinite
@@ -284,63 +290,6 @@ class _Loop:
     def trace(self, seeds: list[int]) -> pd.DataFrame:
         data = self.buffer.cpu().numpy()  # the one host transfer of the run
         return trace_frame(data, self.record_steps, seeds, self.g.layer_names, self.d.layer_names)
-
-
-def probe_row(
-    loss: GANLoss,
-    d_loss: torch.Tensor,
-    penalty: torch.Tensor,
-    g_loss: torch.Tensor,
-    real_scores: torch.Tensor,
-    fake_scores: torch.Tensor,
-    fake_grad: torch.Tensor,
-    batch: int,
-    g_layers: torch.Tensor,
-    d_layers: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One trace row per seed ``[S, probes + layers]`` (``run.PROBES``, then the layers' gradient norms)
-    from ``[S]`` losses, ``[S, B]`` scores, G's input gradient and ``[S, L]`` squared layer norms; and
-    which seeds saw a non-finite value. The engine and the monitor both write their rows with it."""
-    g_norm = g_layers.sum(1).sqrt()
-    d_norm = d_layers.sum(1).sqrt()
-    # ∂(mean loss)/∂x_i is ∂ℓ_i/∂x_i / B: scale back to a per-sample signal, independent of B.
-    signal = fake_grad.flatten(2).norm(dim=-1).mean(-1) * batch
-    nonfinite = ~torch.isfinite(d_loss + g_loss + g_norm + d_norm + signal)
-    values = [
-        d_loss,
-        penalty,
-        g_loss,
-        loss.confidence(real_scores).mean(-1),
-        loss.confidence(fake_scores).mean(-1),
-        batch_auc(real_scores, fake_scores),
-        g_norm,
-        d_norm,
-        signal,
-        nonfinite.to(d_loss.dtype),
-    ]
-    return torch.cat((torch.stack(values, dim=1), g_layers.sqrt(), d_layers.sqrt()), dim=1), nonfinite
-
-
-def trace_frame(
-    data: np.ndarray, steps: Sequence[int], seeds: Sequence[int], g_layers: list[str], d_layers: list[str]
-) -> pd.DataFrame:
-    """The trace DataFrame from a ``[records, S, probes + layers]`` array: one row per (seed, step)."""
-    records, n_seeds, _ = data.shape
-    columns = [*PROBES, *(f"g_grad_norm.{n}" for n in g_layers), *(f"d_grad_norm.{n}" for n in d_layers)]
-    frame = pd.DataFrame(data.reshape(records * n_seeds, len(columns)), columns=columns)
-    frame.insert(0, "step", np.repeat(np.asarray(steps, dtype=np.int64), n_seeds))
-    frame.insert(0, "seed", np.tile(np.asarray(seeds, dtype=np.int64), records))
-    frame["nonfinite"] = frame["nonfinite"].fillna(1).astype(bool)
-    return frame.sort_values(["seed", "step"], kind="stable").reset_index(drop=True)
-
-
-def batch_auc(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """P(score_real > score_fake) + ½ P(tie) per seed, exactly, from ``[S, B]`` scores, in O(B log B)."""
-    fake_sorted = fake.sort(dim=-1).values.contiguous()
-    real = real.contiguous()
-    below = torch.searchsorted(fake_sorted, real, side="left")
-    at_or_below = torch.searchsorted(fake_sorted, real, side="right")
-    return (below + at_or_below).to(real.dtype).mean(-1) / (2 * fake.shape[-1])
 
 
 def _record_steps(steps: int, every: int) -> list[int]:

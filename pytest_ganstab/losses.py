@@ -115,7 +115,9 @@ class FunctionLoss(GANLoss):
                 if role in self._batched:
                     raise
                 self._batched[role] = False
-        return torch.stack([_reduce(function(*(s[k] for s in scores)), role) for k in range(scores[0].shape[0])])
+        return torch.stack(
+            [_reduce(function(*(s[k] for s in scores)), role) for k in range(scores[0].shape[0])]
+        )
 
 
 def _reduce(value: Any, role: str) -> torch.Tensor:
@@ -162,7 +164,9 @@ def saturates(loss: GANLoss) -> bool:
     written by hand is judged like the named ones."""
     scores = torch.tensor([[-8.0, 0.0]], requires_grad=True)
     try:
-        (slope,) = torch.autograd.grad(loss.g_loss(scores[:, :1]).sum() + loss.g_loss(scores[:, 1:]).sum(), scores)
+        (slope,) = torch.autograd.grad(
+            loss.g_loss(scores[:, :1]).sum() + loss.g_loss(scores[:, 1:]).sum(), scores
+        )
     except Exception:  # a loss on probabilities is undefined at a logit; it says nothing here
         return False
     confident, undecided = slope.abs()[0].tolist()

@@ -58,6 +58,7 @@ class Run:
     # D's outputs all lay in (0, 1) at the first steps while the loss takes logits: D ends in Sigmoid.
     sigmoid_d: bool = False
     user_modules: tuple[str, ...] = ()  # "generator", "discriminator": the networks that are the user's
+    own_loop: bool = False  # recorded by a Monitor from the user's own training loop, not by the engine
 
     @property
     def notes(self) -> list[str]:

@@ -1,5 +1,5 @@
 """The user's own GAN: their modules trained by the engine (``build``, ``modules``), and their own training
-loop judged by the monitor (``monitor``, ``seeds``).
+loop judged through the monitor (``monitoring``, ``seeds``).
 
 ``build_user_stacks`` turns one seed's ``nn.Module`` into a ``Stack`` of S seeds (batched with
 ``torch.func`` where that is exact); ``Monitor`` records the engine's probes from a loop the user wrote,
@@ -10,5 +10,19 @@ from __future__ import annotations
 
 from .build import build_user_stacks, why_not_batched
 from .modules import BatchedModules, ModuleLoop, layers_of, pick_score
+from .monitoring import Monitor, MonitorError
+from .seeds import merge, monitor, seeded
 
-__all__ = ["BatchedModules", "ModuleLoop", "build_user_stacks", "layers_of", "pick_score", "why_not_batched"]
+__all__ = [
+    "BatchedModules",
+    "ModuleLoop",
+    "Monitor",
+    "MonitorError",
+    "build_user_stacks",
+    "layers_of",
+    "merge",
+    "monitor",
+    "pick_score",
+    "seeded",
+    "why_not_batched",
+]

@@ -26,7 +26,7 @@ from .. import rng
 from ..nets import Stack, Stacks, build_mlps
 from ..recipes import Recipe
 from ..toys import Toy
-from .modules import BatchedModules, ModuleLoop, ScoreSelector, forked_rng, pick_score
+from .modules import BatchedModules, ModuleLoop, ScoreSelector, ends_in_sigmoid, forked_rng, pick_score
 
 PROBE_BATCH = 4  # small, but more than 1 so BatchNorm has a batch to normalise over
 # Batched and looped runs of a module agree when they differ by less than this share of the largest value
@@ -100,11 +100,12 @@ class _Setup:
         modules, shared = _build(spec, role, self.base_seed, self.indices, purpose, self.device)
         name = type(modules[0]).__name__
         score = None if is_g else self.score
+        sigmoid = False
         if is_g:
             in_shape = _check_generator(modules[0], name, self.recipe, self.toy, self.classes)
         else:
             in_shape = self.toy.shape
-            _check_discriminator(modules[0], name, self.toy, self.classes, score)
+            sigmoid = _check_discriminator(modules[0], name, self.toy, self.classes, score)
         if shared and len(modules) > 1:
             self.notes.append(
                 f"{role} {name} was given as an instance: every seed starts from its weights "
@@ -119,14 +120,18 @@ class _Setup:
             count = min(len(modules), 2)
             probe = _probe_input(is_g, self.toy, recipe, count, self.device, self.classes)
             reason = why_not_batched(modules[:count], in_shape, probe, penalty, score)
+        stack: BatchedModules | ModuleLoop
         if reason is None:
-            return BatchedModules(modules, in_shape, score)
-        if self.batch is True:
-            raise ValueError(f"{role} {name}: its seeds cannot be batched with torch.func.vmap: {reason}")
-        self.notes.append(f"{role} {name}: seeds ran one after another ({reason})")
-        calls = rng.USER_G_CALLS if is_g else rng.USER_D_CALLS
-        call_seeds = [rng.torch_seed(self.base_seed, k, calls) for k in self.indices]
-        return ModuleLoop(modules, in_shape, call_seeds, score)
+            stack = BatchedModules(modules, in_shape, score)
+        else:
+            if self.batch is True:
+                raise ValueError(f"{role} {name}: its seeds cannot be batched with torch.func.vmap: {reason}")
+            self.notes.append(f"{role} {name}: seeds ran one after another ({reason})")
+            calls = rng.USER_G_CALLS if is_g else rng.USER_D_CALLS
+            call_seeds = [rng.torch_seed(self.base_seed, k, calls) for k in self.indices]
+            stack = ModuleLoop(modules, in_shape, call_seeds, score)
+        stack.ends_in_sigmoid = sigmoid
+        return stack
 
 
 def _build(
@@ -197,14 +202,15 @@ def _check_generator(module: nn.Module, name: str, recipe: Recipe, toy: Toy, cla
     ) from first_error
 
 
-def _check_discriminator(module: nn.Module, name: str, toy: Toy, classes: int, score: ScoreSelector) -> None:
-    """Run one seed's D on a few real samples: it must give one raw score per sample."""
+def _check_discriminator(module: nn.Module, name: str, toy: Toy, classes: int, score: ScoreSelector) -> bool:
+    """Run one seed's D on a few real samples: it must give one raw score per sample. Returns whether
+    that score is computed by a final sigmoid."""
     batch = PROBE_BATCH
     shape = [batch, *toy.shape]
     real = toy.sample(batch, generator=torch.Generator().manual_seed(0)).to(_device_of(module)).reshape(shape)
     labels = _labels(batch, classes, real.device)
     try:
-        with torch.no_grad():
+        with torch.enable_grad():  # the graph tells whether the score comes out of a sigmoid
             out = copy.deepcopy(module)(real, *labels)
     except Exception as error:  # the user's module may raise anything on a wrong input shape
         hint = _label_hint(error, classes, "discriminator")
@@ -220,13 +226,16 @@ def _check_discriminator(module: nn.Module, name: str, toy: Toy, classes: int, s
     try:
         out = pick_score(out, score)
     except Exception as error:  # a wrong index or a failing selector
-        raise ValueError(f"discriminator {name}: score={score!r} could not pick the score: {first_line(error)}")
+        raise ValueError(
+            f"discriminator {name}: score={score!r} could not pick the score: {first_line(error)}"
+        ) from error
     if not isinstance(out, torch.Tensor) or tuple(out.shape) not in ((batch,), (batch, 1)):
         got = list(out.shape) if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
         raise ValueError(
             f"discriminator {name} returned {got} for a batch of {batch} samples shaped {shape}; "
             f"expected [{batch}] or [{batch}, 1]: one raw score (logit) per sample"
         )
+    return ends_in_sigmoid(out)
 
 
 def why_not_batched(

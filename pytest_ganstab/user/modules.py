@@ -13,6 +13,7 @@ output is a tuple or a dict, whose score ``score`` picks (an index or a callable
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +35,22 @@ def pick_score(out: Any, score: ScoreSelector) -> Any:
     return score(out) if callable(score) else out[score]
 
 
+# Autograd nodes that only move values around: a D's final squeeze or view does not hide its last op.
+_VIEWS = re.compile(
+    r"(View|ReshapeAlias|UnsafeView|Squeeze|Unsqueeze|Permute|T|Transpose|Expand|Clone|Select|Slice|Alias|"
+    r"AsStrided|Index)Backward\d*"
+)
+
+
+def ends_in_sigmoid(out: torch.Tensor) -> bool:
+    """Whether a module's output was last computed by a sigmoid (``nn.Sigmoid``, ``torch.sigmoid``),
+    read off its autograd graph past any reshaping: the structure of a D that returns probabilities."""
+    node = out.grad_fn
+    while node is not None and _VIEWS.fullmatch(type(node).__name__):
+        node = next((n for n, _ in node.next_functions if n is not None), None)
+    return node is not None and type(node).__name__.startswith("SigmoidBackward")
+
+
 class BatchedModules:
     """S seeds of one module architecture as stacked parameters and buffers, run with one vmap."""
 
@@ -44,6 +61,7 @@ class BatchedModules:
         self.name = type(modules[0]).__name__
         self.in_shape = tuple(in_shape)
         self.score = score
+        self.ends_in_sigmoid = False  # set by whoever checked one seed's module
         params, buffers = stack_module_state(list(modules))
         self.params: dict[str, torch.Tensor] = dict(params)
         self.buffers: dict[str, torch.Tensor] = dict(buffers)
@@ -94,6 +112,7 @@ class ModuleLoop:
     ) -> None:
         self.seeds = len(modules)
         self.name = type(modules[0]).__name__
+        self.ends_in_sigmoid = False  # set by whoever checked one seed's module
         self.modules = list(modules)
         self.in_shape = tuple(in_shape)
         self.call_seeds = list(call_seeds)

@@ -1,0 +1,399 @@
+"""``Monitor``: the engine's probes, recorded from a GAN training loop the user wrote (one seed).
+
+A regression in a repo's own training step (its loss terms, regularisers, schedules) is what a repo most
+needs to catch, and it is invisible when we train its modules with our loop. The monitor reads the loop
+through hooks, so a tutorial loop needs two added lines (``Monitor(G, D, opt_g, opt_d)``, ``run()``):
+
+- G's forward hook keeps G's recent outputs; a D call on one of them (or ``fake.detach()``, any view)
+  scores fakes, any other D call real data. The first real and the first fake call before D's optimiser
+  steps are that step's scores; the last call on a fake before G's step gives G's loss. Loops that
+  transform fakes before D (augmentation, instance noise, one call on ``cat(real, fake)``) say which
+  scores are which with ``scores(real=..., fake=...)``; a step whose scores cannot be told apart is an
+  error, never a guess.
+- A tensor hook on G's output reads ‖∂ℓ_G/∂x‖ in the user's own backward pass (no extra backward).
+- Optimiser step pre-hooks read each layer's gradient just before the step, as the engine does.
+- Losses are the declared ``loss`` applied to those scores (the engine's ``d_loss`` probe is likewise
+  the adversarial term without regularisers), unless ``losses(d=..., g=...)`` gives the loop's own.
+
+Everything is written to device buffers with no host synchronisation; ``run()`` reads them once.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import rng
+from ..data import as_toy
+from ..devices import synchronize
+from ..losses import LOSSES, GANLoss, get_loss
+from ..nets import Stacks
+from ..optimizers import describe, initial_lr, recipe_optimizer
+from ..probes import SIGMOID_STEPS, probe_row, trace_frame
+from ..recipes import Recipe
+from ..run import PROBES, Run
+from .modules import ModuleLoop, ScoreSelector, ends_in_sigmoid, pick_score
+from .recording import LayerNorms, Rows, all_inside, as_logits
+
+TRACKED_FAKES = 4  # G's most recent outputs a D call is matched against (held, so no address is reused)
+RESERVOIR = 2500  # real samples kept from the loop's batches when no data= is given, for the metrics
+# The probes that read differently when D's outputs are probabilities (a final Sigmoid): kept both ways.
+READ_AS_PROBABILITIES = ("d_loss", "g_loss", "d_real", "d_fake")
+
+
+class MonitorError(ValueError):
+    """The loop could not be read as it is written; the message says what to tell the monitor."""
+
+
+class Monitor:
+    """Records the engine's probes from your own training loop; ``run()`` turns them into a ``Run``.
+
+    ``loss`` names the loss your loop trains (or a ``GANLoss``, or ``(d(fake, real), g(fake))``
+    functions): it is applied to the recorded scores, and the diagnosis reads it. ``real_label`` is
+    your real target (0.9 for one-sided label smoothing). ``data`` (a toy, a tensor, a ``Dataset``…, as
+    ``train(data=)``) is what coverage and the metrics compare G's samples with; without it, the first
+    real batches your loop feeds D. ``score`` picks D's score from a tuple it returns. ``seed`` and
+    ``base_seed`` name this seed (``pytest_ganstab.monitor`` sets them); ``steps`` is how many G steps
+    the test asks for, for your loop to read.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module | None = None,
+        discriminator: nn.Module | None = None,
+        g_optimizer: torch.optim.Optimizer | None = None,
+        d_optimizer: torch.optim.Optimizer | None = None,
+        *,
+        loss: Any = "nonsaturating",
+        real_label: float = 1.0,
+        data: Any = None,
+        score: ScoreSelector = None,
+        classes: int | None = None,
+        name: str | None = None,
+        seed: int = 0,
+        base_seed: int = 0,
+        steps: int | None = None,
+        progress: Any = None,
+    ) -> None:
+        self.objective: GANLoss = get_loss(loss)
+        self.real_label = float(real_label)
+        self.toy = None if data is None else as_toy(data)
+        self.score = score
+        self.classes = classes
+        self.name = name
+        self.seed, self.base_seed = seed, rng.check_base_seed(base_seed, "base_seed")
+        self.steps = steps
+        self.progress = progress
+        self.watched = False
+        if any(x is not None for x in (generator, discriminator, g_optimizer, d_optimizer)):
+            if generator is None or discriminator is None or g_optimizer is None or d_optimizer is None:
+                raise TypeError(
+                    "Monitor: give all four of generator, discriminator, g_optimizer, d_optimizer"
+                )
+            self.watch(generator, discriminator, g_optimizer, d_optimizer)
+
+    # ---------------------------------------------------------------- attaching
+
+    def watch(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        g_optimizer: torch.optim.Optimizer,
+        d_optimizer: torch.optim.Optimizer,
+    ) -> Monitor:
+        """Attach to your G, D and their optimisers (before training); returns the monitor."""
+        for what, value, kind in (
+            ("generator", generator, nn.Module),
+            ("discriminator", discriminator, nn.Module),
+            ("g_optimizer", g_optimizer, torch.optim.Optimizer),
+            ("d_optimizer", d_optimizer, torch.optim.Optimizer),
+        ):
+            if not isinstance(value, kind):
+                raise TypeError(f"Monitor.watch: {what} is a {type(value).__name__}, not a {kind.__name__}")
+        if self.watched:
+            raise MonitorError("Monitor.watch: this monitor already watches a G and D; make one per seed")
+        if g_optimizer is d_optimizer:
+            raise MonitorError(
+                "Monitor.watch: G and D need optimisers of their own to tell their steps apart"
+            )
+        self.watched = True
+        self.g, self.d, self.opt_g, self.opt_d = generator, discriminator, g_optimizer, d_optimizer
+        self.device = next(iter(generator.parameters())).device
+        self._layers = {"g": LayerNorms(generator, self.device), "d": LayerNorms(discriminator, self.device)}
+        self._hooks = [
+            generator.register_forward_hook(self._on_g, with_kwargs=True),
+            discriminator.register_forward_hook(self._on_d, with_kwargs=True),
+            g_optimizer.register_step_pre_hook(self._on_g_step),
+            d_optimizer.register_step_pre_hook(self._on_d_step),
+        ]
+        self.lrs = (initial_lr(g_optimizer), initial_lr(d_optimizer))
+        width = len(PROBES) + len(self._layers["g"].names) + len(self._layers["d"].names)
+        self._trace = Rows(width, self.device)
+        self._alt = Rows(len(READ_AS_PROBABILITIES), self.device)  # the same rows, D read as probabilities
+        self._fakes: list[torch.Tensor] = []
+        self._calls: list[tuple[bool, torch.Tensor, torch.Tensor]] = []  # (on a fake?, scores, input)
+        self._given: dict[str, torch.Tensor] = {}
+        self._signal = torch.full((), math.nan, device=self.device)
+        self._d_state: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._d_layers = torch.full((len(self._layers["d"].names),), math.nan, device=self.device)
+        self._d_steps = 0
+        self._first_nonfinite = torch.full((1,), -1, dtype=torch.int64, device=self.device)
+        self._unit = torch.ones((), dtype=torch.bool, device=self.device)
+        self._sigmoid: bool | None = None  # whether D's score comes out of a sigmoid, read at its first call
+        self._latent: tuple[int, ...] | None = None
+        self._max_label = torch.full((), -1, dtype=torch.int64, device=self.device)
+        self._conditional = False
+        self._reservoir: list[torch.Tensor] = []
+        self._kept = 0
+        self._batch = 0
+        self._started = time.perf_counter()
+        return self
+
+    def scores(self, real: Any = None, fake: Any = None, g: Any = None) -> None:
+        """D's scores on real and on fake samples for D's next step, and on fakes for G's next step, where
+        the monitor cannot tell them apart itself (fakes transformed before D, one call on both)."""
+        self._need_watch("scores")
+        for key, value in (("real", real), ("fake", fake), ("g", g)):
+            if value is not None:
+                self._given[key] = self._flat_scores(value, f"scores({key}=...)")
+
+    def losses(self, d: Any = None, g: Any = None, penalty: Any = None) -> None:
+        """Your loop's own loss values for the next steps (D's without regularisers, G's, D's penalty),
+        in place of the declared loss applied to the scores."""
+        self._need_watch("losses")
+        for key, value in (("d_loss", d), ("g_loss", g), ("penalty", penalty)):
+            if value is not None:
+                if not isinstance(value, torch.Tensor) or value.numel() != 1:
+                    raise MonitorError(f"Monitor.losses: {key.split('_')[0]}= must be a one-value tensor")
+                self._given[key] = value.detach().reshape(1).to(self.device, torch.float32)
+
+    # ---------------------------------------------------------------- hooks
+
+    def _on_g(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        fake = out if isinstance(out, torch.Tensor) else next(v for v in out if isinstance(v, torch.Tensor))
+        self._fakes = [*self._fakes[-(TRACKED_FAKES - 1) :], fake.detach()]
+        inputs = [*args, *kwargs.values()]
+        if self._latent is None and inputs and isinstance(inputs[0], torch.Tensor):
+            self._latent = tuple(int(s) for s in inputs[0].shape[1:])
+            self._conditional = len(inputs) > 1
+        if self._conditional and len(inputs) > 1 and isinstance(inputs[1], torch.Tensor):
+            self._max_label = torch.maximum(self._max_label, inputs[1].detach().max().to(self.device))
+        if fake.requires_grad:
+            batch = fake.shape[0]
+
+            def on_grad(grad: torch.Tensor) -> None:
+                # ∂(mean loss)/∂x_i is ∂ℓ_i/∂x_i / B: scaled back to a per-sample signal, as the engine does.
+                self._signal = grad.detach().flatten(1).norm(dim=1).mean() * batch
+
+            fake.register_hook(on_grad)  # type: ignore[no-untyped-call]
+
+    def _on_d(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        inputs = [*args, *kwargs.values()]
+        x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+        if x is None:
+            return
+        score = pick_score(out, self.score)
+        if self._sigmoid is None and isinstance(score, torch.Tensor) and score.grad_fn is not None:
+            self._sigmoid = ends_in_sigmoid(score)
+        storage = x.untyped_storage().data_ptr()
+        is_fake = any(f.untyped_storage().data_ptr() == storage for f in self._fakes)
+        self._calls.append((is_fake, self._flat_scores(score, "D's output"), x.detach()))
+
+    def _on_d_step(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
+        real = self._given.pop("real", None)
+        fake = self._given.pop("fake", None)
+        first_real = next(((s, x) for is_fake, s, x in self._calls if not is_fake), None)
+        if real is None and first_real is not None:
+            real = first_real[0]
+            if self.toy is None and self._kept < RESERVOIR:  # the data the metrics compare G with
+                rows = first_real[1].reshape(first_real[1].shape[0], -1)[: RESERVOIR - self._kept]
+                self._reservoir.append(rows.clone())
+                self._kept += rows.shape[0]
+        if fake is None:
+            fake = next((s for is_fake, s, _ in self._calls if is_fake), None)
+        if real is None or fake is None:
+            missing = "real data" if real is None else "G's output"
+            raise MonitorError(
+                f"D's optimiser stepped (D step {self._d_steps}) with no call of D on {missing} since its "
+                "last step. Call D on G's output itself (fake or fake.detach()), or tell the monitor which "
+                "scores are which before the step: monitor.scores(real=d_real_scores, fake=d_fake_scores)"
+            )
+        self._calls.clear()
+        penalty = self._given.pop("penalty", torch.zeros(1, device=self.device))
+        self._d_state = (real, fake, penalty)
+        self._d_layers = self._layers["d"].squares()
+        self._d_steps += 1
+        if "d_loss" in self._given:
+            self._given["d_loss_kept"] = self._given.pop("d_loss")
+
+    def _on_g_step(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
+        g_scores = self._given.pop("g", None)
+        if g_scores is None:
+            g_scores = next((s for is_fake, s, _ in reversed(self._calls) if is_fake), None)
+        self._calls.clear()
+        if g_scores is None or self._d_state is None:
+            what = (
+                "D's optimiser has not stepped yet" if self._d_state is None else "no call of D on G's output"
+            )
+            raise MonitorError(
+                f"G's optimiser stepped (step {self._trace.count}) but {what}; the monitor records a step "
+                "when G's "
+                "optimiser steps after D's. For G's scores it needs D called on G's output before G's step, "
+                "or monitor.scores(g=d_scores_on_fakes)"
+            )
+        real, fake, penalty = self._d_state
+        self._batch = self._batch or real.shape[0]
+        objective, label = self.objective, self.real_label
+        d_loss = self._given.pop("d_loss_kept", None)
+        g_loss = self._given.pop("g_loss", None)
+        logits = [as_logits(s) for s in (real, fake, g_scores)]  # the scores read as a Sigmoid D's
+        alt = torch.cat(
+            (
+                d_loss if d_loss is not None else objective.d_loss(logits[0][None], logits[1][None], label),
+                g_loss if g_loss is not None else objective.g_loss(logits[2][None]),
+                real.mean().reshape(1),
+                fake.mean().reshape(1),
+            )
+        )
+        if d_loss is None:
+            d_loss = objective.d_loss(real[None], fake[None], label)
+        if g_loss is None:
+            g_loss = objective.g_loss(g_scores[None])
+        row, nonfinite = probe_row(
+            objective,
+            d_loss,
+            penalty,
+            g_loss,
+            real[None],
+            fake[None],
+            self._signal.reshape(1),
+            self._layers["g"].squares()[None],
+            self._d_layers[None],
+        )
+        if self._trace.count < SIGMOID_STEPS:
+            self._unit = self._unit & all_inside(real) & all_inside(fake)
+        bad = nonfinite | ~torch.isfinite(d_loss + penalty + g_loss)
+        step = self._trace.count
+        self._first_nonfinite = torch.where(bad & (self._first_nonfinite < 0), step, self._first_nonfinite)
+        self._trace.append(row[0])
+        self._alt.append(alt)
+        self._signal = torch.full((), math.nan, device=self.device)
+        if self.progress is not None and self.steps:
+            self.progress(min(self._trace.count, self.steps), self.steps)
+
+    # ---------------------------------------------------------------- the Run
+
+    def close(self) -> None:
+        """Detach the hooks (``run()`` does it too); the monitored modules are left as they were."""
+        for hook in getattr(self, "_hooks", []):
+            hook.remove()
+        self._hooks = []
+
+    def run(self) -> Run:
+        """The Run of what was recorded: the trace, G at its final weights (copied), notes on how the loop
+        was read. Detaches the monitor."""
+        self._need_watch("run")
+        self.close()
+        if self._trace.count == 0:
+            raise MonitorError(
+                "the monitor saw no training step: G's optimiser never stepped after D's while it watched"
+            )
+        synchronize(self.device)
+        wall = time.perf_counter() - self._started
+        data = self._trace.read()  # the one host transfer, with the next
+        unit = bool(self._sigmoid) and bool(self._unit.cpu())  # a sigmoid's outputs, and all inside (0, 1)
+        steps = self._trace.count
+        notes = [
+            f"monitor: your training loop, {steps} G steps and {self._d_steps} D steps, "
+            f"{describe(self.opt_g)} for G and {describe(self.opt_d)} for D"
+        ]
+        if unit:
+            data[:, [PROBES.index(k) for k in READ_AS_PROBABILITIES]] = self._alt.read()
+            notes.append(
+                f"discriminator {type(self.d).__name__}: its outputs lay inside (0, 1) for every sample in "
+                f"the first {min(steps, SIGMOID_STEPS)} steps, so they were read as probabilities (if your "
+                "loss applies a sigmoid to them too, as BCEWithLogitsLoss does, remove D's final Sigmoid)"
+            )
+        g_names, d_names = self._layers["g"].names, self._layers["d"].names
+        trace = trace_frame(data[:, None, :], range(steps), [self.seed], g_names, d_names)
+        classes = self._classes()
+        return Run(
+            recipe=self._recipe(),
+            toy=self._data_toy(notes),
+            seeds=[self.seed],
+            base_seed=self.base_seed,
+            steps=steps,
+            device=str(self.device),
+            wall_time_s=wall,
+            trace=trace,
+            first_nonfinite_step=self._first_nonfinite.cpu().numpy(),
+            nets=Stacks(
+                self._frozen(self.g, rng.USER_G_CALLS), self._frozen(self.d, rng.USER_D_CALLS), notes
+            ),
+            name=self.name,
+            classes=classes,
+            objective=self.objective,
+            user_modules=("generator", "discriminator"),
+            own_loop=True,
+        )
+
+    def _recipe(self) -> Recipe:
+        """The loop's settings as a recipe: what the history records and the diagnosis cites."""
+        family, betas = recipe_optimizer(self.opt_g)
+        named = self.objective.name if self.objective is LOSSES.get(self.objective.name) else "nonsaturating"
+        return Recipe(
+            name=self.name or "your loop",
+            loss=named,
+            latent_dim=math.prod(self._latent or (1,)),
+            batch_size=max(self._batch, 1),
+            n_critic=max(1, round(self._d_steps / self._trace.count)),
+            g_lr=self.lrs[0],
+            d_lr=self.lrs[1],
+            optimizer=family,  # type: ignore[arg-type]
+            betas=tuple(float(b) for b in betas) if betas else Recipe.betas,  # type: ignore[arg-type]
+            real_label=self.real_label if named in ("minimax", "nonsaturating", "lsgan") else 1.0,
+        )
+
+    def _frozen(self, module: nn.Module, purpose: int) -> ModuleLoop:
+        """A copy of the user's module at its final weights, as a one-seed stack (the Run's samples)."""
+        shape = (self._latent or (1,)) if purpose == rng.USER_G_CALLS else ()
+        call_seed = rng.torch_seed(self.base_seed, self.seed, purpose)
+        return ModuleLoop([copy.deepcopy(module)], shape, [call_seed], self.score if shape == () else None)
+
+    def _data_toy(self, notes: list[str]) -> Any:
+        if self.toy is not None:
+            return self.toy
+        rows = torch.cat(self._reservoir).cpu() if self._reservoir else None
+        if rows is None or rows.shape[0] < 2:
+            raise MonitorError("the monitor saw no real batch to describe the data; give Monitor(data=...)")
+        shape = tuple(self._fakes[-1].shape[1:]) if self._fakes else (rows.shape[1],)
+        notes.append(
+            f"data: the first {rows.shape[0]} real samples your loop fed D (give data= for held-out ones)"
+        )
+        return as_toy(rows.reshape(-1, *shape), name="your data", holdout=0.0)
+
+    def _classes(self) -> int:
+        if not self._conditional:
+            return 0
+        if self.classes is not None:
+            return int(self.classes)
+        if self.toy is not None and self.toy.classes:
+            return self.toy.classes
+        return int(self._max_label.cpu()) + 1
+
+    def _flat_scores(self, value: Any, what: str) -> torch.Tensor:
+        if not isinstance(value, torch.Tensor):
+            raise MonitorError(
+                f"Monitor: {what} is a {type(value).__name__}; if D returns a tuple, say which item is the "
+                "score: Monitor(..., score=0) (or score=lambda out: ...)"
+            )
+        return value.detach().reshape(-1).to(self.device, torch.float32)
+
+    def _need_watch(self, what: str) -> None:
+        if not self.watched:
+            raise MonitorError(f"Monitor.{what}: call monitor.watch(G, D, g_optimizer, d_optimizer) first")
