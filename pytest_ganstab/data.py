@@ -91,19 +91,27 @@ class TensorData(Toy):
         return 0  # a row is picked by its uniform alone
 
     def transform(self, u: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        return self.labelled_transform(u, eps)[0]
+        rows, _ = self._device_copy(u.device)
+        return rows[self._index(u, rows)]
 
     def labelled_transform(self, u: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if u.device not in self._on_device:  # one copy per device: a copy per draw would wait on the host
-            labels = None if self.labels is None else self.labels.to(u.device)
-            self._on_device[u.device] = (self.rows.to(u.device), labels)
-        rows, labels = self._on_device[u.device]
-        index = (u * rows.shape[0]).long().clamp_(max=rows.shape[0] - 1)
+        rows, labels = self._device_copy(u.device)
         if labels is None:
             raise ValueError(
                 f"data {self.name!r} has no labels for a conditional GAN: give (x, labels) or labels="
             )
+        index = self._index(u, rows)
         return rows[index], labels[index]
+
+    def _device_copy(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if device not in self._on_device:  # one copy per device: a copy per draw would wait on the host
+            labels = None if self.labels is None else self.labels.to(device)
+            self._on_device[device] = (self.rows.to(device), labels)
+        return self._on_device[device]
+
+    @staticmethod
+    def _index(u: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return (u * rows.shape[0]).long().clamp_(max=rows.shape[0] - 1)
 
     def holdout(self, n: int) -> torch.Tensor:
         return self.held_out[:n] if len(self.held_out) else super().holdout(n)
@@ -252,7 +260,7 @@ def _labels(value: Any, what: str) -> torch.Tensor:
             tensor = tensor.long()
         else:
             raise TypeError(f"{what} must be whole class indices 0..C-1, not {tensor.dtype}")
-    tensor = tensor.long().reshape(-1) if tensor.dim() == 0 else tensor.long()
+    tensor = tensor.long()  # a data set item's label stays a scalar; stacked, they are [N]
     if tensor.numel() and int(tensor.min()) < 0:
         raise ValueError(f"{what} must be class indices 0..C-1; found {int(tensor.min())}")
     return tensor
@@ -262,8 +270,9 @@ def _as_float_tensor(value: Any, what: str) -> torch.Tensor:
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
     if not isinstance(value, torch.Tensor):
+        kind = type(value).__name__
         raise TypeError(
-            f"{what} is a {type(value).__name__}; give a tensor or numpy array [N, ...] "
+            f"{what} is {'an' if kind[0] in 'aeiou' else 'a'} {kind}; give a tensor or numpy array [N, ...] "
             "(images as floats, e.g. scaled to [-1, 1] for a Tanh generator)"
         )
     if value.dtype == torch.uint8:

@@ -123,6 +123,12 @@ class _Setup:
         stack: BatchedModules | ModuleLoop
         if reason is None:
             stack = BatchedModules(modules, in_shape, score)
+            if self.device.type == "cpu" and any(isinstance(m, _CONVOLUTIONS) for m in modules[0].modules()):
+                self.notes.append(
+                    f"{role} {name}: seeds batched with torch.func.vmap, but on the CPU its convolutions cost "
+                    "about as much batched as one seed after another (the arithmetic dominates, not the "
+                    "per-call overhead batching saves), so expect no speed-up there; on a GPU it saves launches"
+                )
         else:
             if self.batch is True:
                 raise ValueError(f"{role} {name}: its seeds cannot be batched with torch.func.vmap: {reason}")
@@ -323,6 +329,7 @@ def _probe_input(
     return (flat.to(device), *(label.expand(seeds, -1) for label in labels))
 
 
+_CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
