@@ -263,7 +263,7 @@ def test_g_stepping_before_any_d_step_is_an_error_that_says_so() -> None:
 def test_a_monitor_that_saw_nothing_says_how_to_attach_it() -> None:
     with pytest.raises(MonitorError, match=r"call monitor\.watch\(G, D, g_optimizer, d_optimizer\) first"):
         Monitor().run()
-    with pytest.raises(MonitorError, match="never called monitor.watch"):
+    with pytest.raises(MonitorError, match=r"never called monitor\.watch"):
         gs.monitor(lambda monitor: None, seeds=1)
 
 

@@ -116,6 +116,7 @@ class SNCritic(nn.Module):
         return self.out(self.act(self.fc2(self.act(self.fc1(x)))))  # type: ignore[no-any-return]
 
 
+CPU_NOTE = usermodules.build.CPU_CONVOLUTIONS
 DCGAN = ganstab.recipe(
     "nonsaturating", latent_dim=NZ, batch_size=32, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999)
 )
@@ -204,7 +205,10 @@ def test_dcgan_with_batchnorm_is_batched_and_keeps_running_stats_per_seed(
     one_seed_at_a_time(monkeypatch)
     looped = run()
 
-    assert batched.notes == []
+    assert batched.notes == [
+        CPU_NOTE.format(role="generator", name="Generator"),
+        CPU_NOTE.format(role="discriminator", name="Discriminator"),
+    ]
     assert_same_training(batched, looped)
     torch.testing.assert_close(batched.samples(100), looped.samples(100), rtol=1e-4, atol=1e-6)
     g_batched, g_looped = batched.nets.generator, looped.nets.generator
@@ -234,7 +238,8 @@ def test_dcgan_learns_the_blob_images_without_collapsing() -> None:
         DCGAN, "blobs9", seeds=2, steps=150, generator=make_generator, discriminator=make_discriminator
     )
 
-    assert run.notes == []  # batched
+    assert isinstance(run.nets.generator, usermodules.BatchedModules)
+    assert isinstance(run.nets.discriminator, usermodules.BatchedModules)
     assert (run.first_nonfinite_step == -1).all()
     assert run.trace["d_auc"].between(0, 1).all()
     assert {"g_grad_norm.main.0", "g_grad_norm.main.1", "d_grad_norm.main.5"} <= set(run.trace.columns)

@@ -33,6 +33,13 @@ PROBE_BATCH = 4  # small, but more than 1 so BatchNorm has a batch to normalise 
 # of the same kind (outputs; all the module's gradients together; each buffer): loose enough for
 # rounding (TF32 convolutions on CUDA), far tighter than a different semantics.
 AGREEMENT = 1e-2
+# Measured (suites/test_bench_monitor.py): on the CPU a convolution's arithmetic is its cost, so S seeds
+# batched take about as long as S one after another; batching saves kernel launches on a GPU.
+CPU_CONVOLUTIONS = (
+    "{role} {name}: seeds batched with vmap, but on the CPU its convolutions cost as much batched as one "
+    "seed after another (the arithmetic dominates), so batching gains no speed there; on a GPU it saves "
+    "launches"
+)
 
 
 def build_user_stacks(
@@ -123,12 +130,8 @@ class _Setup:
         stack: BatchedModules | ModuleLoop
         if reason is None:
             stack = BatchedModules(modules, in_shape, score)
-            if self.device.type == "cpu" and any(isinstance(m, _CONVOLUTIONS) for m in modules[0].modules()):
-                self.notes.append(
-                    f"{role} {name}: seeds batched with torch.func.vmap, but on the CPU its convolutions cost "
-                    "about as much batched as one seed after another (the arithmetic dominates, not the "
-                    "per-call overhead batching saves), so expect no speed-up there; on a GPU it saves launches"
-                )
+            if self.device.type == "cpu" and _convolves(modules[0]):
+                self.notes.append(CPU_CONVOLUTIONS.format(role=role, name=name))
         else:
             if self.batch is True:
                 raise ValueError(f"{role} {name}: its seeds cannot be batched with torch.func.vmap: {reason}")
@@ -327,6 +330,10 @@ def _probe_input(
         flat = toy.sample(seeds * PROBE_BATCH, generator=generator).reshape(seeds, PROBE_BATCH, toy.dim)
     labels = _labels(PROBE_BATCH, classes, device)
     return (flat.to(device), *(label.expand(seeds, -1) for label in labels))
+
+
+def _convolves(module: nn.Module) -> bool:
+    return any(isinstance(sub, _CONVOLUTIONS) for sub in module.modules())
 
 
 _CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
