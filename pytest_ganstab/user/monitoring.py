@@ -25,6 +25,7 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -34,11 +35,11 @@ from ..devices import synchronize
 from ..losses import LOSSES, GANLoss, get_loss
 from ..nets import Stacks
 from ..optimizers import describe, initial_lr, recipe_optimizer
-from ..probes import SIGMOID_STEPS, probe_row, trace_frame
+from ..probes import SIGMOID_STEPS, trace_frame
 from ..recipes import Recipe
 from ..run import PROBES, Run
 from .modules import ModuleLoop, ScoreSelector, ends_in_sigmoid, pick_score
-from .recording import LayerNorms, Rows, all_inside, as_logits
+from .recording import LayerNorms, Recorder, Step
 
 TRACKED_FAKES = 4  # G's most recent outputs a D call is matched against (held, so no address is reused)
 RESERVOIR = 2500  # real samples kept from the loop's batches when no data= is given, for the metrics
@@ -132,18 +133,16 @@ class Monitor:
             d_optimizer.register_step_pre_hook(self._on_d_step),
         ]
         self.lrs = (initial_lr(g_optimizer), initial_lr(d_optimizer))
-        width = len(PROBES) + len(self._layers["g"].names) + len(self._layers["d"].names)
-        self._trace = Rows(width, self.device)
-        self._alt = Rows(len(READ_AS_PROBABILITIES), self.device)  # the same rows, D read as probabilities
+        self._recorder = Recorder(self.objective, self.real_label, self._layers["g"], self._layers["d"])
         self._fakes: list[torch.Tensor] = []
         self._calls: list[tuple[bool, torch.Tensor, torch.Tensor]] = []  # (on a fake?, scores, input)
         self._given: dict[str, torch.Tensor] = {}
-        self._signal = torch.full((), math.nan, device=self.device)
-        self._d_state: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-        self._d_layers = torch.full((len(self._layers["d"].names),), math.nan, device=self.device)
+        self._nan = torch.full((1,), math.nan, device=self.device)
+        self._zero = torch.zeros(1, device=self.device)
+        self._signal = self._nan
+        self._d_state: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        self._d_norms = torch.zeros(0, device=self.device)
         self._d_steps = 0
-        self._first_nonfinite = torch.full((1,), -1, dtype=torch.int64, device=self.device)
-        self._unit = torch.ones((), dtype=torch.bool, device=self.device)
         self._sigmoid: bool | None = None  # whether D's score comes out of a sigmoid, read at its first call
         self._latent: tuple[int, ...] | None = None
         self._max_label = torch.full((), -1, dtype=torch.int64, device=self.device)
@@ -184,11 +183,9 @@ class Monitor:
         if self._conditional and len(inputs) > 1 and isinstance(inputs[1], torch.Tensor):
             self._max_label = torch.maximum(self._max_label, inputs[1].detach().max().to(self.device))
         if fake.requires_grad:
-            batch = fake.shape[0]
 
             def on_grad(grad: torch.Tensor) -> None:
-                # ∂(mean loss)/∂x_i is ∂ℓ_i/∂x_i / B: scaled back to a per-sample signal, as the engine does.
-                self._signal = grad.detach().flatten(1).norm(dim=1).mean() * batch
+                self._signal = grad.detach().flatten(1).norm(dim=1)  # per sample; the Recorder averages
 
             fake.register_hook(on_grad)  # type: ignore[no-untyped-call]
 
@@ -199,7 +196,7 @@ class Monitor:
             return
         score = pick_score(out, self.score)
         if self._sigmoid is None and isinstance(score, torch.Tensor) and score.grad_fn is not None:
-            self._sigmoid = ends_in_sigmoid(score)
+            self._sigmoid = self._recorder.probabilities = ends_in_sigmoid(score)
         storage = x.untyped_storage().data_ptr()
         is_fake = any(f.untyped_storage().data_ptr() == storage for f in self._fakes)
         self._calls.append((is_fake, self._flat_scores(score, "D's output"), x.detach()))
@@ -224,12 +221,10 @@ class Monitor:
                 "scores are which before the step: monitor.scores(real=d_real_scores, fake=d_fake_scores)"
             )
         self._calls.clear()
-        penalty = self._given.pop("penalty", torch.zeros(1, device=self.device))
-        self._d_state = (real, fake, penalty)
-        self._d_layers = self._layers["d"].squares()
+        penalty = self._given.pop("penalty", self._zero)
+        self._d_state = (real, fake, penalty, self._given.pop("d_loss", None))
+        self._d_norms = self._layers["d"].norms()
         self._d_steps += 1
-        if "d_loss" in self._given:
-            self._given["d_loss_kept"] = self._given.pop("d_loss")
 
     def _on_g_step(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
         g_scores = self._given.pop("g", None)
@@ -241,50 +236,20 @@ class Monitor:
                 "D's optimiser has not stepped yet" if self._d_state is None else "no call of D on G's output"
             )
             raise MonitorError(
-                f"G's optimiser stepped (step {self._trace.count}) but {what}; the monitor records a step "
-                "when G's "
-                "optimiser steps after D's. For G's scores it needs D called on G's output before G's step, "
-                "or monitor.scores(g=d_scores_on_fakes)"
+                f"G's optimiser stepped (step {self._recorder.steps}) but {what}; the monitor records a step "
+                "when G's optimiser steps after D's. For G's scores it needs D called on G's output before "
+                "G's step, or monitor.scores(g=d_scores_on_fakes)"
             )
-        real, fake, penalty = self._d_state
+        real, fake, penalty, d_loss = self._d_state
         self._batch = self._batch or real.shape[0]
-        objective, label = self.objective, self.real_label
-        d_loss = self._given.pop("d_loss_kept", None)
+        g_norms = self._layers["g"].norms()
         g_loss = self._given.pop("g_loss", None)
-        logits = [as_logits(s) for s in (real, fake, g_scores)]  # the scores read as a Sigmoid D's
-        alt = torch.cat(
-            (
-                d_loss if d_loss is not None else objective.d_loss(logits[0][None], logits[1][None], label),
-                g_loss if g_loss is not None else objective.g_loss(logits[2][None]),
-                real.mean().reshape(1),
-                fake.mean().reshape(1),
-            )
+        self._recorder.add(
+            Step(real, fake, g_scores, self._signal, penalty, d_loss, g_loss, g_norms, self._d_norms)
         )
-        if d_loss is None:
-            d_loss = objective.d_loss(real[None], fake[None], label)
-        if g_loss is None:
-            g_loss = objective.g_loss(g_scores[None])
-        row, nonfinite = probe_row(
-            objective,
-            d_loss,
-            penalty,
-            g_loss,
-            real[None],
-            fake[None],
-            self._signal.reshape(1),
-            self._layers["g"].squares()[None],
-            self._d_layers[None],
-        )
-        if self._trace.count < SIGMOID_STEPS:
-            self._unit = self._unit & all_inside(real) & all_inside(fake)
-        bad = nonfinite | ~torch.isfinite(d_loss + penalty + g_loss)
-        step = self._trace.count
-        self._first_nonfinite = torch.where(bad & (self._first_nonfinite < 0), step, self._first_nonfinite)
-        self._trace.append(row[0])
-        self._alt.append(alt)
-        self._signal = torch.full((), math.nan, device=self.device)
+        self._signal = self._nan  # a step whose G output got no gradient records NaN, not the last one
         if self.progress is not None and self.steps:
-            self.progress(min(self._trace.count, self.steps), self.steps)
+            self.progress(min(self._recorder.steps, self.steps), self.steps)
 
     # ---------------------------------------------------------------- the Run
 
@@ -299,26 +264,30 @@ class Monitor:
         was read. Detaches the monitor."""
         self._need_watch("run")
         self.close()
-        if self._trace.count == 0:
+        recorder = self._recorder
+        if recorder.steps == 0:
             raise MonitorError(
                 "the monitor saw no training step: G's optimiser never stepped after D's while it watched"
             )
+        recorder.flush()
         synchronize(self.device)
         wall = time.perf_counter() - self._started
-        data = self._trace.read()  # the one host transfer, with the next
-        unit = bool(self._sigmoid) and bool(self._unit.cpu())  # a sigmoid's outputs, and all inside (0, 1)
-        steps = self._trace.count
+        data = recorder.rows.read()  # the one host transfer, with the next
+        unit = recorder.probabilities and bool(recorder.inside.cpu())  # a sigmoid's outputs, inside (0, 1)
+        steps = recorder.steps
         notes = [
             f"monitor: your training loop, {steps} G steps and {self._d_steps} D steps, "
             f"{describe(self.opt_g)} for G and {describe(self.opt_d)} for D"
         ]
         if unit:
-            data[:, [PROBES.index(k) for k in READ_AS_PROBABILITIES]] = self._alt.read()
+            data[:, [PROBES.index(k) for k in READ_AS_PROBABILITIES]] = recorder.alt.read()
             notes.append(
                 f"discriminator {type(self.d).__name__}: its outputs lay inside (0, 1) for every sample in "
                 f"the first {min(steps, SIGMOID_STEPS)} steps, so they were read as probabilities (if your "
                 "loss applies a sigmoid to them too, as BCEWithLogitsLoss does, remove D's final Sigmoid)"
             )
+        flagged = np.flatnonzero(data[:, PROBES.index("nonfinite")] > 0)
+        first_nonfinite = np.asarray([flagged[0] if flagged.size else -1], dtype=np.int64)
         g_names, d_names = self._layers["g"].names, self._layers["d"].names
         trace = trace_frame(data[:, None, :], range(steps), [self.seed], g_names, d_names)
         classes = self._classes()
@@ -331,7 +300,7 @@ class Monitor:
             device=str(self.device),
             wall_time_s=wall,
             trace=trace,
-            first_nonfinite_step=self._first_nonfinite.cpu().numpy(),
+            first_nonfinite_step=first_nonfinite,
             nets=Stacks(
                 self._frozen(self.g, rng.USER_G_CALLS), self._frozen(self.d, rng.USER_D_CALLS), notes
             ),
@@ -351,7 +320,7 @@ class Monitor:
             loss=named,
             latent_dim=math.prod(self._latent or (1,)),
             batch_size=max(self._batch, 1),
-            n_critic=max(1, round(self._d_steps / self._trace.count)),
+            n_critic=max(1, round(self._d_steps / self._recorder.steps)),
             g_lr=self.lrs[0],
             d_lr=self.lrs[1],
             optimizer=family,  # type: ignore[arg-type]
