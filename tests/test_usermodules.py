@@ -205,10 +205,7 @@ def test_dcgan_with_batchnorm_is_batched_and_keeps_running_stats_per_seed(
     one_seed_at_a_time(monkeypatch)
     looped = run()
 
-    assert batched.notes == [
-        CPU_NOTE.format(role="generator", name="Generator"),
-        CPU_NOTE.format(role="discriminator", name="Discriminator"),
-    ]
+    assert batched.notes == [CPU_NOTE.format(modules="generator Generator and discriminator Discriminator")]
     assert_same_training(batched, looped)
     torch.testing.assert_close(batched.samples(100), looped.samples(100), rtol=1e-4, atol=1e-6)
     g_batched, g_looped = batched.nets.generator, looped.nets.generator

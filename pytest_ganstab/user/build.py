@@ -36,9 +36,8 @@ AGREEMENT = 1e-2
 # Measured (suites/test_bench_monitor.py): on the CPU a convolution's arithmetic is its cost, so S seeds
 # batched take about as long as S one after another; batching saves kernel launches on a GPU.
 CPU_CONVOLUTIONS = (
-    "{role} {name}: seeds batched with vmap, but on the CPU its convolutions cost as much batched as one "
-    "seed after another (the arithmetic dominates), so batching gains no speed there; on a GPU it saves "
-    "launches"
+    "{modules}: seeds batched with vmap, but on the CPU convolutions cost as much batched as one seed after "
+    "another (the arithmetic dominates), so batching gains little speed there; on a GPU it saves launches"
 )
 
 
@@ -79,6 +78,8 @@ def build_user_stacks(
                 stacks.append(recipe_nets.generator if role == "generator" else recipe_nets.discriminator)
             else:
                 stacks.append(setup.stack(role, spec))
+    if setup.batched_convolutions:
+        notes.append(CPU_CONVOLUTIONS.format(modules=" and ".join(setup.batched_convolutions)))
     return Stacks(generator=stacks[0], discriminator=stacks[1], notes=notes)
 
 
@@ -99,6 +100,7 @@ class _Setup:
     ) -> None:
         self.recipe, self.toy, self.base_seed, self.indices = recipe, toy, base_seed, indices
         self.device, self.batch, self.classes, self.score, self.notes = device, batch, classes, score, notes
+        self.batched_convolutions: list[str] = []  # "generator DCGAN": batched, on a CPU, with convolutions
 
     def stack(self, role: str, spec: Any) -> Stack:
         """One network's stack; appends to the notes what the summary should say about it."""
@@ -131,7 +133,7 @@ class _Setup:
         if reason is None:
             stack = BatchedModules(modules, in_shape, score)
             if self.device.type == "cpu" and _convolves(modules[0]):
-                self.notes.append(CPU_CONVOLUTIONS.format(role=role, name=name))
+                self.batched_convolutions.append(f"{role} {name}")
         else:
             if self.batch is True:
                 raise ValueError(f"{role} {name}: its seeds cannot be batched with torch.func.vmap: {reason}")
