@@ -366,3 +366,53 @@ def test_on_cuda_the_monitor_never_waits_on_the_device_during_training() -> None
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert monitor.run().steps == 5
+
+
+class LabelledG(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding, self.net = nn.Embedding(8, 4), mlp(6, 2)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat((z, self.embedding(y)), 1))  # type: ignore[no-any-return]
+
+
+class LabelledD(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding, self.net = nn.Embedding(8, 4), mlp(6, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat((x, self.embedding(y)), 1))  # type: ignore[no-any-return]
+
+
+def test_a_conditional_loop_is_sampled_at_every_class_and_judged_per_class(tmp_path: Any) -> None:
+    def loop(monitor: Monitor) -> None:
+        g, d = LabelledG(), LabelledD()
+        opt_g, opt_d = torch.optim.Adam(g.parameters(), 1e-3), torch.optim.Adam(d.parameters(), 1e-3)
+        monitor.watch(g, d, opt_g, opt_d)
+        for _ in range(monitor.steps or 1):
+            real, labels = RING.sample_labelled(64)
+            fake = g(torch.randn(64, 2), labels)
+            opt_d.zero_grad()
+            (F.softplus(-d(real, labels)).mean() + F.softplus(d(fake.detach(), labels)).mean()).backward()
+            opt_d.step()
+            opt_g.zero_grad()
+            F.softplus(-d(fake, labels)).mean().backward()
+            opt_g.step()
+
+    run = gs.monitor(loop, seeds=2, steps=5, data=RING)
+    assert run.classes == 8 and run.sample_labels(9).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0]
+    assert run.samples(16).shape == (2, 16, 2)
+    finding = gs.metrics.class_coverage(run.samples(400), run.sample_labels(400), RING)
+    assert len(finding) == 2 and finding["on_class"].between(0, 1).all()
+    page = run.report(tmp_path / "report")  # the report reads a monitored Run as any other
+    assert page.exists() and "your loop" in page.read_text(encoding="utf-8")
+
+
+def test_a_monitored_runs_discriminator_scores_data_as_the_loop_did() -> None:
+    monitor = Monitor(data=BLOBS)
+    tutorial_loop(monitor, 3, [])
+    run = monitor.run()
+    scores = run.nets.discriminator(BLOBS.sample(8)[None])  # flat [S, B, 256] in, one score per sample out
+    assert scores.shape == (1, 8, 1) and bool(((scores > 0) & (scores < 1)).all())

@@ -38,6 +38,7 @@ from ..optimizers import describe, initial_lr, recipe_optimizer
 from ..probes import SIGMOID_STEPS, trace_frame
 from ..recipes import Recipe
 from ..run import PROBES, Run
+from ..toys import Toy
 from .modules import ModuleLoop, ScoreSelector, ends_in_sigmoid, pick_score
 from .recording import LayerNorms, Recorder, Step
 
@@ -291,9 +292,12 @@ class Monitor:
         g_names, d_names = self._layers["g"].names, self._layers["d"].names
         trace = trace_frame(data[:, None, :], range(steps), [self.seed], g_names, d_names)
         classes = self._classes()
+        toy = self._data_toy(notes)
+        generator = self._frozen(self.g, rng.USER_G_CALLS, self._latent or (1,), None)
+        discriminator = self._frozen(self.d, rng.USER_D_CALLS, toy.shape, self.score)
         return Run(
             recipe=self._recipe(),
-            toy=self._data_toy(notes),
+            toy=toy,
             seeds=[self.seed],
             base_seed=self.base_seed,
             steps=steps,
@@ -301,9 +305,7 @@ class Monitor:
             wall_time_s=wall,
             trace=trace,
             first_nonfinite_step=first_nonfinite,
-            nets=Stacks(
-                self._frozen(self.g, rng.USER_G_CALLS), self._frozen(self.d, rng.USER_D_CALLS), notes
-            ),
+            nets=Stacks(generator, discriminator, notes, from_recipe=False),
             name=self.name,
             classes=classes,
             objective=self.objective,
@@ -328,13 +330,14 @@ class Monitor:
             real_label=self.real_label if named in ("minimax", "nonsaturating", "lsgan") else 1.0,
         )
 
-    def _frozen(self, module: nn.Module, purpose: int) -> ModuleLoop:
-        """A copy of the user's module at its final weights, as a one-seed stack (the Run's samples)."""
-        shape = (self._latent or (1,)) if purpose == rng.USER_G_CALLS else ()
+    def _frozen(
+        self, module: nn.Module, purpose: int, in_shape: tuple[int, ...], score: ScoreSelector
+    ) -> ModuleLoop:
+        """A copy of the user's module at its final weights, as a one-seed stack (G's gives the samples)."""
         call_seed = rng.torch_seed(self.base_seed, self.seed, purpose)
-        return ModuleLoop([copy.deepcopy(module)], shape, [call_seed], self.score if shape == () else None)
+        return ModuleLoop([copy.deepcopy(module)], in_shape, [call_seed], score)
 
-    def _data_toy(self, notes: list[str]) -> Any:
+    def _data_toy(self, notes: list[str]) -> Toy:
         if self.toy is not None:
             return self.toy
         rows = torch.cat(self._reservoir).cpu() if self._reservoir else None
