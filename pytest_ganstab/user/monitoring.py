@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ from ..recipes import Recipe
 from ..run import PROBES, Run
 from ..toys import Toy
 from .modules import ModuleLoop, ScoreSelector, ends_in_sigmoid, pick_score
-from .recording import LayerNorms, Recorder, Step
+from .recording import LayerNorms, Recorder
 
 TRACKED_FAKES = 4  # G's most recent outputs a D call is matched against (held, so no address is reused)
 RESERVOIR = 2500  # real samples kept from the loop's batches when no data= is given, for the metrics
@@ -135,8 +136,9 @@ class Monitor:
         ]
         self.lrs = (initial_lr(g_optimizer), initial_lr(d_optimizer))
         self._recorder = Recorder(self.objective, self.real_label, self._layers["g"], self._layers["d"])
-        self._fakes: list[torch.Tensor] = []
-        self._calls: list[tuple[bool, torch.Tensor, torch.Tensor]] = []  # (on a fake?, scores, input)
+        self._fakes: deque[torch.Tensor] = deque(maxlen=TRACKED_FAKES)
+        self._fake_storages: deque[int] = deque(maxlen=TRACKED_FAKES)
+        self._calls: list[tuple[bool, Any, torch.Tensor]] = []  # (on a fake?, D's output, D's input)
         self._given: dict[str, torch.Tensor] = {}
         self._nan = torch.full((1,), math.nan, device=self.device)
         self._zero = torch.zeros(1, device=self.device)
@@ -174,46 +176,60 @@ class Monitor:
 
     # ---------------------------------------------------------------- hooks
 
+    # The hooks run in every step of the user's loop: they do as little Python as they can, and their
+    # arithmetic waits for the Recorder, which does it for many steps at once.
+
     def _on_g(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         fake = out if isinstance(out, torch.Tensor) else next(v for v in out if isinstance(v, torch.Tensor))
-        self._fakes = [*self._fakes[-(TRACKED_FAKES - 1) :], fake.detach()]
-        inputs = [*args, *kwargs.values()]
-        if self._latent is None and inputs and isinstance(inputs[0], torch.Tensor):
+        self._fakes.append(fake.detach())  # held (a deque of TRACKED_FAKES), so no storage is reused
+        self._fake_storages.append(fake.untyped_storage().data_ptr())
+        if self._latent is None:
+            self._first_g_call([*args, *kwargs.values()])
+        elif self._conditional and len(args) > 1 and isinstance(args[1], torch.Tensor):
+            self._max_label = torch.maximum(self._max_label, args[1].detach().max().to(self.device))
+        if (
+            fake.grad_fn is not None
+        ):  # the gradient reaching G's output, read by its node (cheaper than a tensor hook)
+            fake.grad_fn.register_prehook(self._on_fake_grad)
+
+    def _on_fake_grad(self, grads: tuple[torch.Tensor | None, ...]) -> None:
+        grad = grads[0]
+        if grad is None:
+            return
+        flat = grad if grad.dim() == 2 else grad.reshape(grad.shape[0], -1)
+        self._signal = torch.linalg.vector_norm(flat, dim=1)  # per sample; the Recorder averages, scales by B
+
+    def _first_g_call(self, inputs: list[Any]) -> None:
+        """G's first call says what its latent looks like, and whether it takes labels."""
+        if inputs and isinstance(inputs[0], torch.Tensor):
             self._latent = tuple(int(s) for s in inputs[0].shape[1:])
             self._conditional = len(inputs) > 1
-        if self._conditional and len(inputs) > 1 and isinstance(inputs[1], torch.Tensor):
-            self._max_label = torch.maximum(self._max_label, inputs[1].detach().max().to(self.device))
-        if fake.requires_grad:
-
-            def on_grad(grad: torch.Tensor) -> None:
-                self._signal = grad.detach().flatten(1).norm(dim=1)  # per sample; the Recorder averages
-
-            fake.register_hook(on_grad)  # type: ignore[no-untyped-call]
+            if self._conditional and isinstance(inputs[1], torch.Tensor):
+                self._max_label = torch.maximum(self._max_label, inputs[1].detach().max().to(self.device))
 
     def _on_d(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        inputs = [*args, *kwargs.values()]
-        x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-        if x is None:
+        x = args[0] if args else next(iter(kwargs.values()), None)
+        if not isinstance(x, torch.Tensor):
             return
-        score = pick_score(out, self.score)
+        score = out if self.score is None else pick_score(out, self.score)
         if self._sigmoid is None and isinstance(score, torch.Tensor) and score.grad_fn is not None:
             self._sigmoid = self._recorder.probabilities = ends_in_sigmoid(score)
-        storage = x.untyped_storage().data_ptr()
-        is_fake = any(f.untyped_storage().data_ptr() == storage for f in self._fakes)
-        self._calls.append((is_fake, self._flat_scores(score, "D's output"), x.detach()))
+        is_fake = x.untyped_storage().data_ptr() in self._fake_storages
+        self._calls.append((is_fake, score, x))  # read at the optimiser's step, only the calls it needs
 
     def _on_d_step(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
         real = self._given.pop("real", None)
         fake = self._given.pop("fake", None)
         first_real = next(((s, x) for is_fake, s, x in self._calls if not is_fake), None)
         if real is None and first_real is not None:
-            real = first_real[0]
+            real = self._flat_scores(first_real[0], "D's output")
             if self.toy is None and self._kept < RESERVOIR:  # the data the metrics compare G with
-                rows = first_real[1].reshape(first_real[1].shape[0], -1)[: RESERVOIR - self._kept]
+                rows = first_real[1].detach().reshape(first_real[1].shape[0], -1)[: RESERVOIR - self._kept]
                 self._reservoir.append(rows.clone())
                 self._kept += rows.shape[0]
         if fake is None:
-            fake = next((s for is_fake, s, _ in self._calls if is_fake), None)
+            first_fake = next((s for is_fake, s, _ in self._calls if is_fake), None)
+            fake = None if first_fake is None else self._flat_scores(first_fake, "D's output")
         if real is None or fake is None:
             missing = "real data" if real is None else "G's output"
             raise MonitorError(
@@ -230,7 +246,8 @@ class Monitor:
     def _on_g_step(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
         g_scores = self._given.pop("g", None)
         if g_scores is None:
-            g_scores = next((s for is_fake, s, _ in reversed(self._calls) if is_fake), None)
+            last_fake = next((s for is_fake, s, _ in reversed(self._calls) if is_fake), None)
+            g_scores = None if last_fake is None else self._flat_scores(last_fake, "D's output")
         self._calls.clear()
         if g_scores is None or self._d_state is None:
             what = (
@@ -246,7 +263,7 @@ class Monitor:
         g_norms = self._layers["g"].norms()
         g_loss = self._given.pop("g_loss", None)
         self._recorder.add(
-            Step(real, fake, g_scores, self._signal, penalty, d_loss, g_loss, g_norms, self._d_norms)
+            real, fake, g_scores, self._signal, penalty, d_loss, g_loss, g_norms, self._d_norms
         )
         self._signal = self._nan  # a step whose G output got no gradient records NaN, not the last one
         if self.progress is not None and self.steps:
@@ -364,7 +381,11 @@ class Monitor:
                 f"Monitor: {what} is a {type(value).__name__}; if D returns a tuple, say which item is the "
                 "score: Monitor(..., score=0) (or score=lambda out: ...)"
             )
-        return value.detach().reshape(-1).to(self.device, torch.float32)
+        # Read at an optimiser's step, under the loop's own grad mode: detached, so no graph is built.
+        flat = value.detach().view(-1) if value.is_contiguous() else value.detach().reshape(-1)
+        if flat.device != self.device:
+            flat = flat.to(self.device)
+        return flat if flat.dtype == torch.float32 else flat.float()
 
     def _need_watch(self, what: str) -> None:
         if not self.watched:

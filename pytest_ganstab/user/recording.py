@@ -1,17 +1,16 @@
-"""Where the monitor writes: what each step leaves (D's scores, gradient norms, G's signal) is kept as
-device tensors, and turned into trace rows many steps at a time, with the engine's own arithmetic.
+"""Where the monitor writes: what each step leaves (D's scores, gradient norms, G's signal) is packed
+into device memory, and turned into trace rows many steps at a time, with the engine's own arithmetic.
 
-At a step the monitor only reads what is about to vanish: the gradients' norms (the next backward pass
-overwrites them) and the per-sample norm of G's input gradient. D's scores are kept by reference. Every
-``FLUSH`` steps (or when the batch size changes) the kept steps become rows in one vectorised call of
-``probes.probe_row``, steps standing where the engine has seeds, since every probe reduces over the last
-dimension only. No step waits on the host; ``Rows.read()`` is the one transfer.
+At a step the monitor only computes what is about to vanish: the gradients' norms (the next backward pass
+overwrites them) and the per-sample norm of G's input gradient. Every ``FLUSH`` steps (or when the batch
+size changes) the packed steps become rows in one vectorised call of ``probes.probe_row``, steps standing
+where the engine has seeds, since every probe reduces over the last dimension only. No step waits on the
+host; ``Rows.read()`` is the one transfer.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from ..run import PROBES
 from .modules import layers_of
 
 CHUNK = 512  # rows per device buffer chunk
-FLUSH = 128  # kept steps turned into rows at once: enough to amortise the calls, little memory held
+FLUSH = 512  # kept steps turned into rows at once: enough to amortise the calls, little memory held
 
 
 class Rows:
@@ -75,91 +74,90 @@ class LayerNorms:
         return out.index_add_(1, self.index, norms.pow(2))
 
 
-@dataclass
-class Step:
-    """What one G step leaves for its row: D's last step and G's."""
-
-    real: torch.Tensor  # [B] D's scores on real data in its last step
-    fake: torch.Tensor  # [B] … on G's output
-    g_scores: torch.Tensor  # [B] D's scores on G's output in G's step
-    signal: torch.Tensor  # [B] ‖∂ℓ_G/∂x_i‖, or [1] NaN when no gradient reached G's output
-    penalty: torch.Tensor  # [1] D's penalty as the loop gave it, else 0
-    d_loss: torch.Tensor | None  # [1] the loop's own loss values, when it gave them
-    g_loss: torch.Tensor | None
-    g_norms: torch.Tensor  # [P_G] parameter gradient norms before G's step
-    d_norms: torch.Tensor  # [P_D] … before D's last step
-
-    def shape(self) -> tuple[int, ...]:
-        """Steps of one shape are turned into rows together."""
-        given = (self.d_loss is not None, self.g_loss is not None)
-        return (*(t.numel() for t in (self.real, self.fake, self.g_scores, self.signal)), *given)
-
-
 class Recorder:
     """Kept steps → trace rows (``run.PROBES`` then the layers), and the same D probes read as
-    probabilities for a D whose graph ends in a sigmoid (``alt``), chosen at the end."""
+    probabilities for a D whose graph ends in a sigmoid (``alt``), chosen at the end.
+
+    A step is packed into one row of a preallocated block (one ``cat``, one copy): D's scores on real and
+    on fake, its scores in G's step, the per-sample signal, the penalty, the loop's own losses where it
+    gave them, and the parameters' gradient norms. Steps of one shape share a block; a new shape (a last,
+    smaller batch) or a full block turns the block into rows.
+    """
 
     def __init__(self, objective: GANLoss, real_label: float, g: LayerNorms, d: LayerNorms) -> None:
         self.objective, self.real_label, self.g, self.d = objective, real_label, g, d
+        self.device = g.device
         self.rows = Rows(width=len(PROBES) + len(g.names) + len(d.names), device=g.device)
         self.alt = Rows(width=4, device=g.device)
-        self.kept: list[Step] = []
         self.steps = 0
         self.probabilities = False  # set once D's graph is known to end in a sigmoid
         self.inside = torch.ones((), dtype=torch.bool, device=g.device)  # first steps' outputs in (0, 1)
+        self._block = torch.zeros(0, 0, device=g.device)
+        self._shape: tuple[int, ...] = ()  # sizes of the packed parts: real, fake, g, signal, d_loss, g_loss
+        self._count = 0
 
-    def add(self, step: Step) -> None:
-        if self.kept and (step.shape() != self.kept[0].shape() or len(self.kept) >= FLUSH):
+    def add(
+        self,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        g_scores: torch.Tensor,
+        signal: torch.Tensor,
+        penalty: torch.Tensor,
+        d_loss: torch.Tensor | None,
+        g_loss: torch.Tensor | None,
+        g_norms: torch.Tensor,
+        d_norms: torch.Tensor,
+    ) -> None:
+        """One G step: ``[B]`` scores, ``[B]`` per-sample signal (``[1]`` NaN when none), ``[1]`` penalty
+        and losses (None: the declared loss applies), ``[P]`` parameter gradient norms."""
+        parts = [real, fake, g_scores, signal, penalty, *(t for t in (d_loss, g_loss) if t is not None)]
+        shape = (*(t.numel() for t in parts[:4]), int(d_loss is not None), int(g_loss is not None))
+        if shape != self._shape or self._count == FLUSH:
             self.flush()
-        self.kept.append(step)
+            self._shape = shape
+            width = sum(shape[:4]) + 1 + sum(shape[4:]) + g_norms.numel() + d_norms.numel()
+            self._block = torch.empty(FLUSH, width, device=self.device)
+        self._block[self._count] = torch.cat((*parts, g_norms, d_norms))
+        self._count += 1
         self.steps += 1
 
     def flush(self) -> None:
-        if not self.kept:
+        if not self._count:
             return
-        kept, first = self.kept, self.steps - len(self.kept)
-        self.kept = []
-        real, fake, g_scores = (
-            torch.stack([getattr(s, k) for s in kept]) for k in ("real", "fake", "g_scores")
-        )
+        block, first = self._block[: self._count], self.steps - self._count
+        self._count = 0
+        sizes = [*self._shape[:4], 1, *self._shape[4:], len(self.g.params), len(self.d.params)]
+        parts = torch.split(block, sizes, dim=1)
+        real, fake, g_scores, signal, penalty, d_given, g_given, g_norms, d_norms = parts
         # ∂(mean loss)/∂x_i is ∂ℓ_i/∂x_i / B: scaled back to a per-sample signal, as the engine does.
-        signal = torch.stack([s.signal for s in kept])
         signal = signal.mean(1) * signal.shape[1]
-        penalty = torch.cat([s.penalty for s in kept])
-        d_loss, g_loss = self._losses(kept, real, fake, g_scores)
-        g_sq = self.g.squares(torch.stack([s.g_norms for s in kept]))
-        d_sq = self.d.squares(torch.stack([s.d_norms for s in kept]))
+        penalty = penalty[:, 0]
+        d_loss, g_loss = self._losses(real, fake, g_scores, d_given, g_given)
+        g_sq, d_sq = self.g.squares(g_norms), self.d.squares(d_norms)
         rows, nonfinite = probe_row(self.objective, d_loss, penalty, g_loss, real, fake, signal, g_sq, d_sq)
         rows[:, PROBES.index("nonfinite")] = (nonfinite | ~torch.isfinite(penalty)).to(rows.dtype)
         self.rows.extend(rows)
         if self.probabilities:
-            self._read_as_probabilities(kept, real, fake, g_scores, first)
+            if first < SIGMOID_STEPS:
+                early = slice(0, SIGMOID_STEPS - first)
+                self.inside = self.inside & all_inside(real[early]) & all_inside(fake[early])
+            d_alt, g_alt = self._losses(
+                as_logits(real), as_logits(fake), as_logits(g_scores), d_given, g_given
+            )
+            self.alt.extend(torch.stack((d_alt, g_alt, real.mean(1), fake.mean(1)), dim=1))
 
     def _losses(
-        self, kept: list[Step], real: torch.Tensor, fake: torch.Tensor, g_scores: torch.Tensor
+        self,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        g_scores: torch.Tensor,
+        d_given: torch.Tensor,
+        g_given: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The declared loss on the scores, or the loop's own values where it gave them."""
-        d_given, g_given = kept[0].d_loss, kept[0].g_loss  # one shape: all steps gave them or none did
-        d_loss = (
-            torch.cat([s.d_loss for s in kept if s.d_loss is not None])
-            if d_given is not None
-            else self.objective.d_loss(real, fake, self.real_label)
-        )
-        g_loss = (
-            torch.cat([s.g_loss for s in kept if s.g_loss is not None])
-            if g_given is not None
-            else self.objective.g_loss(g_scores)
-        )
+        """The declared loss on the scores ``[K, B]``, or the loop's own values where it gave them."""
+        d_loss = d_given[:, 0] if d_given.shape[1] else self.objective.d_loss(real, fake, self.real_label)
+        g_loss = g_given[:, 0] if g_given.shape[1] else self.objective.g_loss(g_scores)
         return d_loss, g_loss
-
-    def _read_as_probabilities(
-        self, kept: list[Step], real: torch.Tensor, fake: torch.Tensor, g_scores: torch.Tensor, first: int
-    ) -> None:
-        if first < SIGMOID_STEPS:
-            early = slice(0, SIGMOID_STEPS - first)
-            self.inside = self.inside & all_inside(real[early]) & all_inside(fake[early])
-        d_loss, g_loss = self._losses(kept, as_logits(real), as_logits(fake), as_logits(g_scores))
-        self.alt.extend(torch.stack((d_loss, g_loss, real.mean(1), fake.mean(1)), dim=1))
 
 
 def all_inside(scores: torch.Tensor) -> torch.Tensor:
