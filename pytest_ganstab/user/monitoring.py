@@ -10,7 +10,8 @@ through hooks, so a tutorial loop needs two added lines (``Monitor(G, D, opt_g, 
   transform fakes before D (augmentation, instance noise, one call on ``cat(real, fake)``) say which
   scores are which with ``scores(real=..., fake=...)``; a step whose scores cannot be told apart is an
   error, never a guess.
-- A tensor hook on G's output reads ‖∂ℓ_G/∂x‖ in the user's own backward pass (no extra backward).
+- A pre-hook on the autograd node of G's output reads ‖∂ℓ_G/∂x‖ in the user's own backward pass (no extra
+  backward).
 - Optimiser step pre-hooks read each layer's gradient just before the step, as the engine does.
 - Losses are the declared ``loss`` applied to those scores (the engine's ``d_loss`` probe is likewise
   the adversarial term without regularisers), unless ``losses(d=..., g=...)`` gives the loop's own.
@@ -187,9 +188,7 @@ class Monitor:
             self._first_g_call([*args, *kwargs.values()])
         elif self._conditional and len(args) > 1 and isinstance(args[1], torch.Tensor):
             self._max_label = torch.maximum(self._max_label, args[1].detach().max().to(self.device))
-        if (
-            fake.grad_fn is not None
-        ):  # the gradient reaching G's output, read by its node (cheaper than a tensor hook)
+        if fake.grad_fn is not None:  # the gradient reaching G's output, read by its node's pre-hook
             fake.grad_fn.register_prehook(self._on_fake_grad)
 
     def _on_fake_grad(self, grads: tuple[torch.Tensor | None, ...]) -> None:
