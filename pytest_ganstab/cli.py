@@ -1,4 +1,5 @@
-"""The ``ganstab`` command: list, show, compare and plot the runs saved by ``pytest --ganstab-save``.
+"""The ``ganstab`` command: list, show, compare, plot, merge and export the runs saved by
+``pytest --ganstab-save``.
 
 ``ganstab compare`` prints the same table and applies the same rules and seed-noise test as
 ``pytest --ganstab-compare``; exit codes: 0 ok, 1 a regression, 2 bad usage or input.
@@ -132,7 +133,33 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="PATTERN",
         help="Only runs whose 'test [label]' matches PATTERN (a glob, or a substring).",
     )
+
+    merge = command(
+        "merge",
+        "Merge the sessions of CI shards into one saved session (saved into --storage).",
+        MERGE_EPILOG,
+    )
+    merge.add_argument("name", metavar="NAME", help="The merged session's name (as --ganstab-save NAME).")
+    merge.add_argument(
+        "sources",
+        metavar="SOURCE",
+        nargs="+",
+        help="A shard's store folder (every session in it), a saved .json file, or an ID in --storage.",
+    )
+
+    export = command("export", "Write saved runs to CSV or Parquet: one row per session, run and seed.")
+    export.add_argument("output", metavar="FILE", help="A .csv or .parquet file (Parquet needs pyarrow).")
+    export.add_argument("ids", metavar="ID", nargs="*", help=f"Only these runs: {IDS_HELP}. Default: all.")
     return parser
+
+
+MERGE_EPILOG = """examples:
+
+    ganstab merge main shard-1/ shard-2/ shard-3/
+
+        Each CI shard ran pytest --ganstab --ganstab-save main --ganstab-storage shard-N and kept the
+        folder as an artifact; this saves one session 'main' of all their runs into .ganstab/.
+        The shards must hold different tests and come from one commit."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rules = lookup(option("compare_fail"), shared, []).value
             alpha = lookup(option("compare_alpha"), shared, DEFAULT_ALPHA).value
             return _compare(store, args.old, args.new, rules, alpha)
+        if args.command == "merge":
+            return _merge(store, args.name, args.sources)
+        if args.command == "export":
+            return _export(store, args.output, args.ids)
         return _trend(store, args.metric, args.output, args.test)
     except (StoreError, OptionError, ValueError) as error:
         print(f"ganstab: error: {error}", file=sys.stderr)
@@ -268,6 +299,28 @@ def _trend(store: Store, metric: str, output: str | None, pattern: str | None) -
     figure.savefig(target, dpi=100)
     plt.close(figure)
     print(f"wrote {target} ({len(lines)} run(s) over {len(sessions)} saved session(s))")
+    return OK
+
+
+def _merge(store: Store, name: str, sources: list[str]) -> int:
+    from .history import check_name
+    from .storetools import gather, merge_sessions, session_summary
+
+    check_name(name)  # a bad NAME is one line, before any file is read
+    shards = gather(store, sources)
+    records, machine, commit = merge_sessions(shards)
+    saved = store.save(records, name, machine=machine, commit=commit)
+    for shard in shards:
+        print(f"  {session_summary(shard)}")
+    print(f"merged {len(shards)} sessions into {saved.id} {name}: {len(records)} run(s), {saved.path}")
+    return OK
+
+
+def _export(store: Store, output: str, ids: list[str]) -> int:
+    from .storetools import export
+
+    target, rows = export(store, output, ids)
+    print(f"wrote {rows} row(s) (one per session, run and seed) to {target}")
     return OK
 
 

@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .machine import machine_info
+from .records import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .records import RunRecord
 
-SCHEMA = 1
+SCHEMA = SCHEMA_VERSION  # one number for the session file and the run records it holds
 KIND = "pytest-ganstab-session"
 DEFAULT_STORAGE = ".ganstab"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -120,6 +120,16 @@ def parse_name(raw: Any, origin: str) -> str:
         raise OptionError(f"{origin}: {error}") from None
 
 
+def parse_storage(raw: Any, origin: str) -> str:
+    """A store folder: a path or a ``file://`` URI (``storetools.storage_location``)."""
+    from .storetools import storage_location
+
+    try:
+        return storage_location(parse_text(raw, origin))
+    except ValueError as error:
+        raise OptionError(f"{origin}: {error}") from None
+
+
 def parse_rules(raw: Any, origin: str) -> list[Any]:
     """Regression rules (``compare.parse_rules``) from one text or a list of texts."""
     from .compare import RuleError
@@ -147,7 +157,7 @@ class Option:
     """One option. ``name`` is the ini key; the flag, dest and environment variable follow from it."""
 
     name: str  # "ganstab_seeds" -> --ganstab-seeds, GANSTAB_SEEDS, ini ganstab_seeds
-    plugin: str  # which plugin registers it: "core", "history", "report" or "bench"
+    plugin: str  # which plugin registers it: "core", "history", "report", "traces" or "bench"
     help: str
     parse: Parser
     metavar: str | None = None
@@ -256,9 +266,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "ganstab_storage",
         "history",
-        "folder of saved runs, one JSON file per session (copy files in to merge stores); default .ganstab "
-        "under the rootdir",
-        parse_text,
+        "folder of saved runs (a path or a file:// URI), one JSON file per session; default .ganstab under "
+        "the rootdir; 'ganstab merge' joins the stores of CI shards",
+        parse_storage,
         "PATH",
         path=True,
     ),
@@ -294,6 +304,16 @@ OPTIONS: tuple[Option, ...] = (
         "report",
         "write a report of every GAN Run (samples, curves, verdicts, per-seed metrics) to DIR/index.html; "
         "needs matplotlib: pip install 'pytest-ganstab[report]'",
+        parse_text,
+        "DIR",
+        path=True,
+    ),
+    Option(
+        "ganstab_traces",
+        "traces",
+        "write every Run's full trace (all seeds, probes, per-layer gradient norms) and final samples to "
+        "DIR as Parquet (with pyarrow) or CSV, and TensorBoard event files (with tensorboard), one run "
+        "per test and seed",
         parse_text,
         "DIR",
         path=True,
