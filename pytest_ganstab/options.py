@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .profiles import PROFILES
+from .rules import DEFAULT_ALPHA, DEFAULT_FAMILY, FAMILIES
 
 Kind = Literal["marker", "cli", "env", "ini"]
 Parser = Callable[[Any, str], Any]  # (raw value, where it came from) -> value, or OptionError
@@ -114,8 +115,9 @@ def parse_text(raw: Any, origin: str) -> str:
 def parse_name(raw: Any, origin: str) -> str:
     from .history import check_name
 
+    text = parse_text(raw, origin)
     try:
-        return check_name(parse_text(raw, origin))
+        return check_name(text)
     except ValueError as error:
         raise OptionError(f"{origin}: {error}") from None
 
@@ -124,18 +126,24 @@ def parse_storage(raw: Any, origin: str) -> str:
     """A store folder: a path or a ``file://`` URI (``storetools.storage_location``)."""
     from .storetools import storage_location
 
+    text = parse_text(raw, origin)
     try:
-        return storage_location(parse_text(raw, origin))
+        return storage_location(text)
     except ValueError as error:
         raise OptionError(f"{origin}: {error}") from None
 
 
 def parse_rules(raw: Any, origin: str) -> list[Any]:
-    """Regression rules (``compare.parse_rules``) from one text or a list of texts."""
-    from .compare import RuleError
-    from .compare import parse_rules as parse
+    """Regression rules (``rules.parse_rules``) from one text or a list of texts."""
+    from .rules import RuleError
+    from .rules import parse_rules as parse
 
     texts = [raw] if isinstance(raw, str) else list(raw)
+    if not any(str(text).strip() for text in texts):
+        raise OptionError(
+            f"{origin}: an empty value; give RULES (e.g. modes:-1,hq:-5%) or write the option alone "
+            "for the default rules"
+        )
     try:
         return parse(text.replace("\n", ",") for text in texts)
     except RuleError as error:
@@ -295,9 +303,19 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "ganstab_compare_alpha",
         "history",
-        "significance level of the seed-noise test: a change is a regression only if p <= P (default 0.05)",
+        "the gate's false-alarm rate: a change is a regression only if its family-adjusted p <= P "
+        f"(default {DEFAULT_ALPHA:g})",
         parse_number(lambda x: 0 < x < 1, "a number strictly between 0 and 1, e.g. 0.05"),
         "P",
+    ),
+    Option(
+        "ganstab_compare_family",
+        "history",
+        "over what the gate holds its false-alarm rate at alpha: session (every rule of every compared "
+        "run together) or run (each run alone; more false alarms in a large session); "
+        f"default {DEFAULT_FAMILY}",
+        parse_choice(lambda: FAMILIES, "family"),
+        "FAMILY",
     ),
     Option(
         "ganstab_report",
@@ -365,13 +383,19 @@ class Sources:
         return self.flags.get(option.name, option.flag) if kind == "cli" else option.origin(kind)
 
     def raw(self, option: Option) -> list[tuple[Kind, Any]]:
-        """The raw values that are set, highest precedence first; empty strings and lists count as unset."""
+        """The raw values that are set, highest precedence first. An empty environment variable or ini
+        value counts as unset (``GANSTAB_SAVE=`` in a CI file); an empty value written on the command line
+        (``--ganstab-save ''``) is kept, so that its parser says what to write instead."""
         found: list[tuple[Kind, Any]] = [
             ("cli", self.cli(option)),
             ("env", self.env.get(option.env_var) if option.env else None),
             ("ini", self.ini(option)),
         ]
-        return [(kind, raw) for kind, raw in found if raw not in (None, "", [], ())]
+        return [
+            (kind, raw)
+            for kind, raw in found
+            if raw is not None and (kind == "cli" or raw not in ("", [], ()))
+        ]
 
 
 def lookup(option: Option, sources: Sources, default: Any = None) -> Value:
