@@ -23,7 +23,8 @@ from . import tables
 from .catalog import BY_NAME
 from .compare import compare_records, keyed_records, record_values, run_name
 from .history import DEFAULT_STORAGE, LEFTOVER_AGE_S, Store, StoreError
-from .options import OptionError, lookup, option, process_sources
+from .options import lookup, option, process_sources
+from .parsers import OptionError
 from .rules import DEFAULT_ALPHA, DEFAULT_FAMILY, DEFAULT_RULES, FAMILIES, Rule
 
 OK, REGRESSION, USAGE, BROKEN_PIPE = 0, 1, 2, 141

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ..options import OptionError
+from ..parsers import OptionError
 from ..settings import KEYS, Layer, SettingError, marker_layer, resolve
 from . import xdist
 from .fixtures import (  # noqa: F401
