@@ -1,13 +1,19 @@
-"""The ``ganstab`` command: list, show, compare and plot the runs saved by ``pytest --ganstab-save``.
+"""The ``ganstab`` command: list, show, compare, plot, merge and export the runs saved by
+``pytest --ganstab-save``.
 
 ``ganstab compare`` prints the same table and applies the same rules and seed-noise test as
-``pytest --ganstab-compare``; exit codes: 0 ok, 1 a regression, 2 bad usage or input.
+``pytest --ganstab-compare``; exit codes: 0 ok, 1 a regression, 2 bad usage or input, 141 when the
+reader of the output went away (``ganstab list | head``), as for any command killed by SIGPIPE.
+Bad input is one line on stderr that names it; a file in the store that cannot be read is reported
+(once) and skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
+import os
 import statistics
 import sys
 from collections.abc import Sequence
@@ -15,19 +21,13 @@ from pathlib import Path
 
 from . import tables
 from .catalog import BY_NAME
-from .compare import (
-    DEFAULT_ALPHA,
-    DEFAULT_RULES,
-    Rule,
-    compare_records,
-    keyed_records,
-    record_values,
-    run_name,
-)
-from .history import DEFAULT_STORAGE, Store, StoreError
-from .options import OptionError, lookup, option, process_sources
+from .compare import compare_records, keyed_records, record_values, run_name
+from .history import DEFAULT_STORAGE, LEFTOVER_AGE_S, Store, StoreError
+from .options import lookup, option, process_sources
+from .parsers import OptionError
+from .rules import DEFAULT_ALPHA, DEFAULT_FAMILY, DEFAULT_RULES, FAMILIES, Rule
 
-OK, REGRESSION, USAGE = 0, 1, 2
+OK, REGRESSION, USAGE, BROKEN_PIPE = 0, 1, 2, 141
 
 IDS_HELP = "a session name (its latest run), a unique id prefix, 'latest', or a path to a saved .json file"
 COMPARE_EPILOG = f"""rules (--fail):
@@ -35,8 +35,10 @@ COMPARE_EPILOG = f"""rules (--fail):
     must point the bad way for the metric: modes:-1, hq:-5%, reverse_kl:+0.1, d_auc:+0.05,
     g_signal:-50%, nonfinite:+0.25, time:+10%. --fail alone means the default rules:
     {DEFAULT_RULES}
-    A change is a regression when it reaches its rule AND a one-sided permutation test over the
-    seeds gives p <= --alpha (time: the rule alone, it has one value per run).
+    A change is a regression when it reaches its rule AND its p adj <= --alpha: a permutation test
+    over whole seeds, corrected for every rule of every compared run (--family session) or of
+    each run alone (--family run), so the whole gate false-alarms at most --alpha of the time when
+    nothing changed. (time: the rule alone, it has one value per run.)
 
 examples:
 
@@ -114,8 +116,15 @@ def make_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--alpha",
         default=None,
-        help=f"Significance level of the seed-noise test. Default: ${option('compare_alpha').env_var}, "
+        help=f"The gate's false-alarm rate. Default: ${option('compare_alpha').env_var}, "
         f"else {DEFAULT_ALPHA}.",
+    )
+    compare.add_argument(
+        "--family",
+        default=None,
+        metavar="|".join(FAMILIES),
+        help="Over what --alpha holds: every rule of every compared run (session) or each run alone (run). "
+        f"Default: ${option('compare_family').env_var}, else {DEFAULT_FAMILY}.",
     )
 
     trend = command(
@@ -132,31 +141,82 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="PATTERN",
         help="Only runs whose 'test [label]' matches PATTERN (a glob, or a substring).",
     )
+
+    merge = command(
+        "merge",
+        "Merge the sessions of CI shards into one saved session (saved into --storage).",
+        MERGE_EPILOG,
+    )
+    merge.add_argument("name", metavar="NAME", help="The merged session's name (as --ganstab-save NAME).")
+    merge.add_argument(
+        "sources",
+        metavar="SOURCE",
+        nargs="+",
+        help="A shard's store folder (every session in it), a saved .json file, or an ID in --storage.",
+    )
+
+    export = command("export", "Write saved runs to CSV or Parquet: one row per session, run and seed.")
+    export.add_argument("output", metavar="FILE", help="A .csv or .parquet file (Parquet needs pyarrow).")
+    export.add_argument("ids", metavar="ID", nargs="*", help=f"Only these runs: {IDS_HELP}. Default: all.")
+    command(
+        "clean",
+        "Remove the hidden .json.part files left by saves that were stopped before they finished "
+        f"(older than {LEFTOVER_AGE_S // 60} minutes, so a save under way is never touched). "
+        "Saved runs are never removed.",
+    )
     return parser
 
 
+MERGE_EPILOG = """examples:
+
+    ganstab merge main shard-1/ shard-2/ shard-3/
+
+        Each CI shard ran pytest --ganstab --ganstab-save main --ganstab-storage shard-N and kept the
+        folder as an artifact; this saves one session 'main' of all their runs into .ganstab/.
+        The shards must hold different tests and come from one commit."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, so that a reader gone by now is caught too, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (``ganstab list | head``): nothing is wrong with the store, and no
+        # traceback should say otherwise. Point stdout at /dev/null so the final flush stays quiet too.
+        with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is no file (captured)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    # The storage, rules and alpha read as in pytest: the command line, then the environment.
+    # The storage, rules, alpha and family read as in pytest: the command line, then the environment.
+    flags = {
+        "ganstab_storage": "--storage",
+        "ganstab_compare_fail": "--fail",
+        "ganstab_compare_alpha": "--alpha",
+        "ganstab_compare_family": "--family",
+    }
     shared = process_sources(
         {
             "ganstab_storage": args.storage,
             "ganstab_compare_fail": getattr(args, "fail", None),
             "ganstab_compare_alpha": getattr(args, "alpha", None),
+            "ganstab_compare_family": getattr(args, "family", None),
         },
-        flags={
-            "ganstab_storage": "--storage",
-            "ganstab_compare_fail": "--fail",
-            "ganstab_compare_alpha": "--alpha",
-        },
+        flags=flags,
     )
     try:
-        storage = lookup(option("storage"), shared, Path(DEFAULT_STORAGE)).value
+        storage = lookup(option("storage"), shared, Path(DEFAULT_STORAGE))
+        store = Store(storage.value)
+        store.check_folder()
     except OptionError as error:
-        print(f"ganstab: error: {error}", file=sys.stderr)
-        return USAGE
-    store = Store(storage)
+        return _error(str(error))
+    except StoreError as error:
+        given = "the default store" if storage.source == "default" else f"{storage.source} {storage.raw}"
+        return _error(f"{given}: {error}")
     try:
         if args.command == "help":
             topic = [args.topic, "--help"] if args.topic else ["--help"]
@@ -168,14 +228,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compare":
             rules = lookup(option("compare_fail"), shared, []).value
             alpha = lookup(option("compare_alpha"), shared, DEFAULT_ALPHA).value
-            return _compare(store, args.old, args.new, rules, alpha)
+            family = lookup(option("compare_family"), shared, DEFAULT_FAMILY).value
+            return _compare(store, args.old, args.new, rules, alpha, family)
+        if args.command == "clean":
+            return _clean(store)
+        if args.command == "merge":
+            return _merge(store, args.name, args.sources)
+        if args.command == "export":
+            return _export(store, args.output, args.ids)
         return _trend(store, args.metric, args.output, args.test)
     except (StoreError, OptionError, ValueError) as error:
-        print(f"ganstab: error: {error}", file=sys.stderr)
-        return USAGE
+        return _error(str(error))
     finally:
         for problem in store.problems:
             print(f"ganstab: {problem}", file=sys.stderr)
+
+
+def _error(message: str) -> int:
+    print(f"ganstab: error: {message}", file=sys.stderr)
+    return USAGE
 
 
 def _list(store: Store) -> int:
@@ -218,17 +289,35 @@ def _show(store: Store, ident: str, *, per_seed: bool) -> int:
     return OK
 
 
-def _compare(store: Store, old_id: str, new_id: str, rules: list[Rule], alpha: float) -> int:
+def _compare(store: Store, old_id: str, new_id: str, rules: list[Rule], alpha: float, family: str) -> int:
     sessions = store.sessions()
     old, new = store.resolve(old_id, sessions), store.resolve(new_id, sessions)
     comparison = compare_records(
-        old.records, new.records, rules, alpha=alpha, old_name=old.title, new_name=new.title
+        old.records, new.records, rules, alpha=alpha, family=family, old_name=old.title, new_name=new.title
     )
     print(comparison.table())
     return REGRESSION if comparison.regressions else OK
 
 
+def _clean(store: Store) -> int:
+    removed = store.clean()
+    for path in removed:
+        print(f"removed {path}")
+    if not removed:
+        print(f"nothing to clean in {store.path}")
+    return OK
+
+
 def _trend(store: Store, metric: str, output: str | None, pattern: str | None) -> int:
+    target = Path(output or f"ganstab-trend-{metric}.png")
+    folder = target.parent
+    if not folder.is_dir():  # before reading the store: a typo in -o is the user's first news
+        what = (
+            "is not a folder"
+            if folder.exists() or any(p.is_file() for p in folder.parents)
+            else "does not exist"
+        )
+        raise ValueError(f"--output {output}: {folder} {what}; give a PNG path in an existing folder")
     sessions = store.sessions()
     lines: dict[str, list[tuple[int, float, float]]] = {}
     for index, session in enumerate(sessions):
@@ -264,10 +353,35 @@ def _trend(store: Store, metric: str, output: str | None, pattern: str | None) -
     axes.set_title(f"{metric} over saved runs")
     axes.legend(fontsize="small")
     figure.tight_layout()
-    target = Path(output or f"ganstab-trend-{metric}.png")
-    figure.savefig(target, dpi=100)
-    plt.close(figure)
+    try:
+        figure.savefig(target, dpi=100)
+    except OSError as error:
+        raise ValueError(f"--output {target}: cannot write it ({error.strerror or error})") from None
+    finally:
+        plt.close(figure)
     print(f"wrote {target} ({len(lines)} run(s) over {len(sessions)} saved session(s))")
+    return OK
+
+
+def _merge(store: Store, name: str, sources: list[str]) -> int:
+    from .history import check_name
+    from .storetools import gather, merge_sessions, session_summary
+
+    check_name(name)  # a bad NAME is one line, before any file is read
+    shards = gather(store, sources)
+    records, machine, commit = merge_sessions(shards)
+    saved = store.save(records, name, machine=machine, commit=commit)
+    for shard in shards:
+        print(f"  {session_summary(shard)}")
+    print(f"merged {len(shards)} sessions into {saved.id} {name}: {len(records)} run(s), {saved.path}")
+    return OK
+
+
+def _export(store: Store, output: str, ids: list[str]) -> int:
+    from .storetools import export
+
+    target, rows = export(store, output, ids)
+    print(f"wrote {rows} row(s) (one per session, run and seed) to {target}")
     return OK
 
 

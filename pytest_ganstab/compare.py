@@ -1,171 +1,80 @@
 """Compare two sessions' run records metric by metric, and decide which changes are regressions.
 
-Each metric has a direction (``catalog``): more modes is never a regression, a higher D AUC is.
-A rule such as ``modes:-1`` or ``hq:-5%`` says how large a change in the bad direction must be
-(absolute, or relative to the old mean with ``%``); the sign, if written, must point the bad way.
+Records match by (test id, run label). For every metric both sides have, the table shows old and new
+(mean ± sd over seeds), the change, ``p`` (a one-sided permutation test of that metric alone, the way its
+mean moved) and a verdict. A change is a REGRESSION only when BOTH hold:
 
-A change counts as a regression only when BOTH hold:
+1. the change of the mean over seeds reaches the metric's rule (``rules``), and
+2. its family-adjusted p (``p adj``) is at most alpha: the gate's permutation test (``gate``) corrects
+   for every metric with a rule in every matched run of the session (``family="session"``, the default)
+   or in the run alone (``family="run"``), so the whole gate false-alarms with probability at most alpha
+   when nothing changed.
 
-1. the change of the mean over seeds reaches the rule, and
-2. it is unlikely to be seed noise: a one-sided permutation test on the difference of the per-seed
-   means, old seeds against new seeds, gives p <= alpha (default 0.05). The test is exact (every
-   split of the pooled seeds) up to ``EXACT_LIMIT`` splits, otherwise a Monte Carlo estimate from
-   ``RESAMPLES`` fixed-seed random splits, so the verdict is deterministic.
-
-With few seeds no split is rare enough: 3 old and 3 new seeds give at best p = 1/20 = 0.05, 2 and 2
-give 1/6, so below that the table says "too few seeds" instead of flagging anything.
-
-``time`` (seconds per seed-step, from the run's seed-steps/s) has one value per run, not one per
-seed, so there is nothing to permute: its rule alone decides. Seeds whose metric is missing (a NaN,
-stored as None, e.g. after a divergence) are left out of that metric; ``nonfinite`` counts them.
+When no outcome of a run could reach alpha after the correction (too few seeds for the size of the
+family: 2 old and 2 new seeds give at best 1/6 even alone), its rows say "too few seeds" instead of
+flagging anything. ``time`` (seconds per seed-step) has one value per run, so its rule alone decides; it
+is outside the gate's error rate and left out of the default rules. Seeds whose metric is missing (None,
+e.g. after a divergence) are left out of that metric; ``nonfinite`` counts them.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
-import re
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import tables
 from .catalog import BY_NAME
+from .rules import (
+    DEFAULT_ALPHA,
+    DEFAULT_FAMILY,
+    DEFAULT_RULES,
+    DIRECTIONS,
+    FAMILIES,
+    Rule,
+    RuleError,
+    parse_rules,
+)
 
 if TYPE_CHECKING:
+    from .gate import RunTest
     from .records import RunRecord
 
-# +1: higher is better; -1: lower is better (d_auc: a D that separates real from fake is winning).
-DIRECTIONS: dict[str, int] = {name: metric.direction for name, metric in BY_NAME.items()}
-# What a bare --ganstab-compare-fail (or ganstab compare --fail) checks. Time is left out: wall-clock
-# differs between CI machines far more than between commits; ask for it with e.g. time:+10%.
-DEFAULT_RULES = "modes:-1,hq:-5%,reverse_kl:+0.1,d_auc:+0.05,g_signal:-50%,nonfinite:+0.25"
-DEFAULT_ALPHA = 0.05
-EXACT_LIMIT = 20_000
-RESAMPLES = 9_999
-
-_RULE = re.compile(r"^(?P<metric>[a-z_]+):(?P<sign>[+-]?)(?P<value>\d+(?:\.\d*)?|\.\d+)(?P<pct>%?)$")
-_RULE_HELP = "a rule is METRIC:[+|-]X[%], e.g. modes:-1, hq:-5%, d_auc:+0.05, time:+10%"
-
-
-class RuleError(ValueError):
-    """A comparison rule that cannot be parsed or points the wrong way."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A regression threshold for one metric: ``threshold`` in the metric's units, or a fraction."""
-
-    metric: str
-    threshold: float
-    relative: bool
-
-    def __str__(self) -> str:
-        sign = "+" if DIRECTIONS[self.metric] < 0 else "-"
-        value = f"{self.threshold * 100:g}%" if self.relative else f"{self.threshold:g}"
-        return f"{self.metric}:{sign}{value}"
-
-    def reached(self, old_mean: float, change: float) -> bool:
-        """Whether ``change`` (new - old) goes at least the threshold in the metric's bad direction."""
-        worse = -DIRECTIONS[self.metric] * change
-        if self.relative:
-            if old_mean == 0:
-                return worse > 0
-            worse /= abs(old_mean)
-        return worse >= self.threshold and worse > 0
-
-
-def parse_rules(texts: Iterable[str]) -> list[Rule]:
-    """Rules from comma-separated texts; ``"default"`` stands for ``DEFAULT_RULES``."""
-    rules: dict[str, Rule] = {}
-    for text in texts:
-        for part in (piece.strip() for piece in text.split(",")):
-            if not part:
-                continue
-            for rule in parse_rules([DEFAULT_RULES]) if part == "default" else [_parse_rule(part)]:
-                rules[rule.metric] = rule  # a later rule for the same metric wins, as with repeated options
-    return list(rules.values())
-
-
-def _parse_rule(text: str) -> Rule:
-    match = _RULE.match(text)
-    if match is None:
-        raise RuleError(f"bad rule {text!r}: {_RULE_HELP}")
-    metric = match["metric"]
-    if metric not in DIRECTIONS:
-        raise RuleError(f"bad rule {text!r}: unknown metric {metric!r}; known: {', '.join(DIRECTIONS)}")
-    bad_sign = "+" if DIRECTIONS[metric] < 0 else "-"
-    if match["sign"] and match["sign"] != bad_sign:
-        better = "higher" if DIRECTIONS[metric] > 0 else "lower"
-        fixed = f"{metric}:{bad_sign}{match['value']}{match['pct']}"
-        raise RuleError(
-            f"bad rule {text!r}: {metric} is better when {better}, so only a change of sign {bad_sign} "
-            f"can be a regression; write {fixed}"
-        )
-    value = float(match["value"])
-    return Rule(metric, value / 100 if match["pct"] else value, relative=bool(match["pct"]))
-
-
-def permutation_pvalue(old: Sequence[float], new: Sequence[float], direction: int) -> float:
-    """One-sided p-value for "``new`` is worse than ``old``" (``direction`` +1: higher is better).
-
-    The null hypothesis is that the seeds' values do not depend on which session made them, so every
-    split of the pooled values into groups of the old and new sizes is equally likely.
-    """
-    import numpy as np  # here, so that the pytest plugin can import this module cheaply
-
-    a = np.asarray(old, dtype=float)
-    b = np.asarray(new, dtype=float)
-    if a.size == 0 or b.size == 0:
-        return math.nan
-    pooled = np.concatenate([a, b])
-    picks, exact = _splits(pooled.size, b.size)
-    new_sums = pooled[picks].sum(axis=1)
-    worsening = -direction * (new_sums / b.size - (pooled.sum() - new_sums) / a.size)
-    observed = -direction * (b.mean() - a.mean())
-    # Ties count as at least as extreme; the tolerance keeps float rounding from breaking them.
-    tolerance = 1e-9 * max(1.0, float(np.abs(pooled).max()))
-    extreme = int((worsening >= observed - tolerance).sum())
-    # Monte Carlo: the observed split counts as one of the samples, so p is never 0 (Phipson & Smyth 2010).
-    return extreme / len(worsening) if exact else (extreme + 1) / (len(worsening) + 1)
-
-
-@functools.lru_cache(maxsize=8)
-def _splits(total: int, n_new: int) -> tuple[Any, bool]:
-    """The indices of the pooled values that go to "new", one row per split: every split when there
-    are at most ``EXACT_LIMIT``, else ``RESAMPLES`` random ones from a fixed seed.
-
-    The splits depend only on the group sizes, so every metric and run of those sizes shares them.
-    """
-    import numpy as np
-
-    if math.comb(total, n_new) <= EXACT_LIMIT:
-        return np.array(list(itertools.combinations(range(total), n_new)), dtype=np.int32), True
-    generator = np.random.default_rng(0)
-    order = generator.permuted(np.tile(np.arange(total, dtype=np.int32), (RESAMPLES, 1)), axis=1)
-    return order[:, :n_new].copy(), False
-
-
-def smallest_pvalue(n_old: int, n_new: int) -> float:
-    """The smallest p-value the exact test can give for these group sizes (all values distinct)."""
-    return 1 / math.comb(n_old + n_new, n_new) if n_old and n_new else math.nan
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_FAMILY",
+    "DEFAULT_RULES",
+    "DIRECTIONS",
+    "FAMILIES",
+    "Comparison",
+    "Row",
+    "Rule",
+    "RuleError",
+    "compare_records",
+    "keyed_records",
+    "parse_rules",
+    "record_values",
+    "run_name",
+]
 
 
 @dataclass(frozen=True)
 class Row:
-    """One metric of one matched run: old and new values, the change and the verdict."""
+    """One metric of one matched run: old and new values, the change, its p-values and the verdict."""
 
     test: str
     label: str
     metric: str
     old: tuple[float, ...]
     new: tuple[float, ...]
-    p: float  # NaN when no test was made (time, a missing side)
+    p: float  # the metric alone, one-sided the way its mean moved; NaN when no test was made
     rule: Rule | None
-    # "REGRESSION", "worse", "better", "same", "within noise", "too few seeds", or "" (no direction)
+    # "REGRESSION", "worse", "better", "same", "within noise", "too few seeds[ for a session of R runs]",
+    # or "" (no direction)
     verdict: str
+    p_adj: float = math.nan  # adjusted for the family; NaN unless the change reaches the rule
 
     @property
     def old_mean(self) -> float:
@@ -195,6 +104,8 @@ class Comparison:
     rows: tuple[Row, ...]
     only_old: tuple[str, ...]
     only_new: tuple[str, ...]
+    family: str = DEFAULT_FAMILY
+    runs: int = 0  # matched runs: the size of a "session" family
 
     @property
     def regressions(self) -> list[Row]:
@@ -211,19 +122,35 @@ def compare_records(
     rules: Sequence[Rule] = (),
     *,
     alpha: float = DEFAULT_ALPHA,
+    family: str = DEFAULT_FAMILY,
     old_name: str = "old",
     new_name: str = "new",
 ) -> Comparison:
     """Match records by test id and run label, and judge every metric both sides have."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha} must lie strictly between 0 and 1 (e.g. 0.05)")
+    if family not in FAMILIES:
+        raise ValueError(f"family={family!r} is unknown; choose {' or '.join(FAMILIES)}")
+    from . import gate  # numpy: imported when comparing, so the plugins load without it
+
     by_metric = {rule.metric: rule for rule in rules}
     old = keyed_records(old_records)
     new = keyed_records(new_records)
+    matched = [(key, old[key], record) for key, record in new.items() if key in old]
+    tests = []
+    for _, old_record, new_record in matched:
+        before, after = _seed_values(old_record), _seed_values(new_record)
+        tested = sorted(before.keys() & after.keys(), key=_order)
+        tests.append(gate.run_test(before, after, tested, by_metric))
+    adjusted = gate.family_pvalues(tests, family)
+    too_few = "too few seeds" + (
+        f" for a session of {len(tests)} runs" if family == "session" and len(tests) > 1 else ""
+    )
     rows: list[Row] = []
-    for key, new_record in new.items():
-        if key in old:
-            rows.extend(_rows(key, old[key], new_record, by_metric, alpha))
+    for (key, old_record, new_record), test, p_adj in zip(matched, tests, adjusted, strict=True):
+        smallest = gate.smallest_family_pvalue(test, tests, family)
+        judge = _Judge(test, p_adj, smallest, alpha, too_few)
+        rows.extend(_rows(key, old_record, new_record, by_metric, judge))
     return Comparison(
         old_name=old_name,
         new_name=new_name,
@@ -232,6 +159,8 @@ def compare_records(
         rows=tuple(rows),
         only_old=tuple(run_name(key) for key in old if key not in new),
         only_new=tuple(run_name(key) for key in new if key not in old),
+        family=family,
+        runs=len(tests),
     )
 
 
@@ -244,6 +173,15 @@ def record_values(record: RunRecord) -> dict[str, list[float]]:
     speed = record.get("seed_steps_per_s")
     values["time"] = [1 / speed] if isinstance(speed, int | float) and speed > 0 else []
     return values
+
+
+def _seed_values(record: RunRecord) -> dict[str, list[float | None]]:
+    """The per-seed metrics the gate tests, aligned by seed (None where not measured)."""
+    return {
+        metric: list(seeds)
+        for metric, seeds in (record.get("metrics") or {}).items()
+        if metric in DIRECTIONS and BY_NAME[metric].per_seed and any(value is not None for value in seeds)
+    }
 
 
 def keyed_records(records: Sequence[RunRecord]) -> dict[tuple[str, str], RunRecord]:
@@ -272,12 +210,34 @@ def _order(metric: str) -> tuple[int, str]:
     return (list(DIRECTIONS).index(metric) if metric in DIRECTIONS else len(DIRECTIONS), metric)
 
 
+@dataclass
+class _Judge:
+    """One matched run's test results, and the verdict they give each metric."""
+
+    test: RunTest
+    p_adj: Any  # numpy array: one per metric of ``test``
+    smallest: float  # the smallest family-adjusted p any outcome of this run could get
+    alpha: float
+    too_few: str  # what a rule-reaching change that could never be flagged reads
+
+    def verdict(self, metric: str, rule: Rule | None) -> tuple[float, float, str]:
+        """(p, p adj, verdict) of a per-seed metric with a direction."""
+        j = self.test.metrics.index(metric)
+        p, p_adj = float(self.test.p[j]), float(self.p_adj[j])
+        if math.isnan(p):
+            return p, p_adj, "same" if not math.isnan(float(self.test.change[j])) else ""
+        worse = DIRECTIONS[metric] * float(self.test.change[j]) < 0
+        if worse and rule is not None and bool(self.test.reached[j]):
+            if p_adj <= self.alpha:
+                return p, p_adj, "REGRESSION"
+            return p, p_adj, self.too_few if self.smallest > self.alpha else "within noise"
+        if p <= self.alpha:
+            return p, p_adj, "worse" if worse else "better"
+        return p, p_adj, "too few seeds" if 1 / self.test.splits > self.alpha else "within noise"
+
+
 def _rows(
-    key: tuple[str, str],
-    old_record: RunRecord,
-    new_record: RunRecord,
-    rules: dict[str, Rule],
-    alpha: float,
+    key: tuple[str, str], old_record: RunRecord, new_record: RunRecord, rules: dict[str, Rule], judge: _Judge
 ) -> list[Row]:
     old_values, new_values = record_values(old_record), record_values(new_record)
     rows = []
@@ -286,33 +246,16 @@ def _rows(
         if not old and not new:
             continue
         rule = rules.get(metric)
-        p, verdict = _judge(metric, old, new, rule, alpha)
-        rows.append(Row(key[0], key[1], metric, old, new, p, rule, verdict))
+        p, p_adj, verdict = math.nan, math.nan, ""
+        if metric in judge.test.metrics:
+            p, p_adj, verdict = judge.verdict(metric, rule)
+        elif metric == "time" and old and new:  # one value per run: the rule alone decides
+            old_mean = statistics.fmean(old)
+            change = statistics.fmean(new) - old_mean
+            reached = rule is not None and bool(rule.reached(old_mean, change))
+            verdict = "REGRESSION" if reached else _direction_word(DIRECTIONS[metric] * change)
+        rows.append(Row(key[0], key[1], metric, old, new, p, rule, verdict, p_adj))
     return rows
-
-
-def _judge(
-    metric: str, old: tuple[float, ...], new: tuple[float, ...], rule: Rule | None, alpha: float
-) -> tuple[float, str]:
-    direction = DIRECTIONS.get(metric)
-    if direction is None or not old or not new:
-        return math.nan, ""
-    old_mean = statistics.fmean(old)
-    change = statistics.fmean(new) - old_mean
-    if metric == "time":  # one value per run: the rule alone decides
-        if rule is not None and rule.reached(old_mean, change):
-            return math.nan, "REGRESSION"
-        return math.nan, _direction_word(direction * change)
-    if change == 0:
-        return math.nan, "same"
-    # The one-sided test in the direction the mean moved; only a significant bad move can regress.
-    went_worse = direction * change < 0
-    p = permutation_pvalue(old, new, direction if went_worse else -direction)
-    if p > alpha:
-        return p, "too few seeds" if smallest_pvalue(len(old), len(new)) > alpha else "within noise"
-    if not went_worse:
-        return p, "better"
-    return p, "REGRESSION" if rule is not None and rule.reached(old_mean, change) else "worse"
 
 
 def _direction_word(signed_gain: float) -> str:
@@ -340,14 +283,24 @@ def _change(row: Row) -> str:
     return text
 
 
+def _p(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2g}"
+
+
 def format_table(comparison: Comparison) -> str:
-    """Per matched run, one line per metric: old and new (mean ± sd over seeds), change, p, verdict."""
+    """Per matched run, one line per metric: old and new (mean ± sd over seeds), change, p, p adj, verdict."""
     rules = ", ".join(str(rule) for rule in comparison.rules) or "none (only listing changes)"
+    family = (
+        f"the session's {comparison.runs} matched run(s)"
+        if comparison.family == "session"
+        else "each run alone"
+    )
     lines = [
         f"ganstab compare: {comparison.old_name} (old) -> {comparison.new_name} (new)",
-        f"rules: {rules}; noise test: one-sided permutation test over seeds, alpha={comparison.alpha:g}",
+        f"rules: {rules}; seed-noise test: permutation over whole seeds, "
+        f"family-wise alpha={comparison.alpha:g} over {family}",
     ]
-    header = ("metric", "old", "new", "change", "p", "verdict")
+    header = ("metric", "old", "new", "change", "p", "p adj", "verdict")
     current: tuple[str, str] | None = None
     body: list[tables.Row] = []
     for row in comparison.rows:
@@ -355,14 +308,19 @@ def format_table(comparison: Comparison) -> str:
             current = (row.test, row.label)
             body.append(run_name(current))
         verdict = f"{row.verdict} ({row.rule})" if row.regression else row.verdict
-        p = "-" if math.isnan(row.p) else f"{row.p:.2g}"
-        body.append((row.metric, _spread(row.old), _spread(row.new), _change(row), p, verdict))
+        body.append(
+            (row.metric, _spread(row.old), _spread(row.new), _change(row), _p(row.p), _p(row.p_adj), verdict)
+        )
     if body:
         lines += tables.render(header, body, indent="  ")
     if not comparison.rows:
         lines.append("no run in common")
-    elif any(row.metric == "time" for row in comparison.rows):
-        lines.append("time: seconds per seed-step, one value per run, so judged by its rule alone")
+    else:
+        lines.append(
+            "p: the metric alone; p adj: corrected for the family, where the change reaches its rule"
+        )
+        if any(row.metric == "time" for row in comparison.rows):
+            lines.append("time: seconds per seed-step, one value per run, so judged by its rule alone")
     if comparison.only_new:
         lines.append(f"new runs, nothing to compare with: {', '.join(comparison.only_new)}")
     if comparison.only_old:

@@ -2,9 +2,13 @@
 
 One file per session, named ``<UTC time>_<name>_<random id>.json``, so that CI artifacts and xdist
 runs merge by copying files and two sessions saving at once never pick the same name. A file is
-written to a hidden temporary name in the same folder and moved into place with ``os.replace``:
-readers see a whole file or none. Files are never overwritten or deleted; a corrupt or foreign file
-is reported (``Store.problems``) and skipped, and the rest still load.
+written to a hidden temporary name (``.*.json.part``) in the same folder and moved into place with
+``os.replace``: readers see a whole file or none. Session files are never overwritten or deleted.
+
+Every reader goes through ``read_session``, which checks the file's types (``schema``): a corrupt,
+foreign or mistyped file is reported once (``Store.problems``) with its name and what is wrong, and
+skipped; the rest still load. A ``.part`` file older than ``LEFTOVER_AGE_S`` is a save that was killed
+between writing and renaming: it is reported too, and only ``Store.clean`` (``ganstab clean``) removes it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -26,20 +31,33 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .machine import machine_info
+from .schema import KIND, SCHEMA, SchemaError, SessionFile, check_session
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .records import RunRecord
 
-SCHEMA = 1
-KIND = "pytest-ganstab-session"
+__all__ = [
+    "DEFAULT_STORAGE",
+    "KIND",
+    "SCHEMA",
+    "Session",
+    "Store",
+    "StoreError",
+    "StoreWarning",
+    "load_store",
+]
+
 DEFAULT_STORAGE = ".ganstab"
+PART = ".json.part"  # the suffix of a file being written
+LEFTOVER_AGE_S = 300  # a save takes well under a second: a .part file this old was left by a killed one
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class StoreError(LookupError):
-    """A session ID that names no saved session, or more than one."""
+    """A session ID that names no saved session, or more than one; a store path that is no folder, or
+    one that cannot be written."""
 
 
 class StoreWarning(UserWarning):
@@ -74,7 +92,7 @@ class Session:
         name = f" {self.name}" if self.name else ""
         return f"{self.id}{name} ({self.created[:19].replace('T', ' ')} UTC)"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SessionFile:
         return {
             "schema": SCHEMA,
             "kind": KIND,
@@ -82,7 +100,7 @@ class Session:
             "name": self.name,
             "created": self.created,
             "machine": self.machine,
-            "commit": self.commit,
+            "commit": self.commit,  # type: ignore[typeddict-item]  # git_commit's dict
             "records": self.records,
         }
 
@@ -133,10 +151,11 @@ class Store:
             commit=commit,
             records=[_json_safe(record) for record in records],
         )
+        self.check_folder()
         self.path.mkdir(parents=True, exist_ok=True)
         target = self.path / f"{now:%Y%m%dT%H%M%S%fZ}_{name or 'auto'}_{session.id}.json"
         text = json.dumps(session.to_dict(), indent=1, allow_nan=False)
-        handle, temporary = tempfile.mkstemp(dir=self.path, prefix=".", suffix=".json.part")
+        handle, temporary = tempfile.mkstemp(dir=self.path, prefix=".", suffix=PART)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(text + "\n")
@@ -149,8 +168,9 @@ class Store:
         return replace(session, path=target)
 
     def sessions(self) -> list[Session]:
-        """Every readable session, oldest first; unreadable files go to ``problems``."""
+        """Every readable session, oldest first; unreadable files and leftovers go to ``problems``."""
         self.problems = []
+        self.check_folder()
         if not self.path.is_dir():
             return []
         found = []
@@ -159,13 +179,64 @@ class Store:
                 found.append(read_session(path))
             except ValueError as error:
                 self.problems.append(f"skipped {path}: {error}")
+        for path in self.leftovers():
+            self.problems.append(
+                f"leftover {path}: a save that was stopped before it finished ({_describe_file(path)}); "
+                "'ganstab clean' removes such files"
+            )
         return sorted(found, key=lambda session: (session.created, session.id))
+
+    def check_folder(self) -> None:
+        """StoreError if the store's path exists but is not a folder (a file given by mistake)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path} is a file, not a folder of saved runs; give a folder")
+
+    def check_writable(self) -> None:
+        """Create the folder if needed and write (then remove) a probe file in it, so that a store that
+        cannot take a session is found before any training, not after it; StoreError says why."""
+        self.check_folder()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.path, prefix=".ganstab-probe-"):
+                pass
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise StoreError(f"cannot save into {self.path} ({reason}); give a writable folder") from None
+
+    def leftovers(self, older_than_s: float = LEFTOVER_AGE_S) -> list[Path]:
+        """The ``.part`` files of saves that were stopped before their rename (younger ones may be saves
+        under way, and are left out)."""
+        if not self.path.is_dir():
+            return []
+        now = time.time()
+        found = []
+        for path in sorted(self.path.glob(f".*{PART}")):
+            try:
+                if now - path.stat().st_mtime >= older_than_s:
+                    found.append(path)
+            except OSError:  # renamed or removed meanwhile: a save finished
+                continue
+        return found
+
+    def clean(self, older_than_s: float = LEFTOVER_AGE_S) -> list[Path]:
+        """Remove the leftovers (``leftovers``) and return them; session files are never touched."""
+        removed = []
+        for path in self.leftovers(older_than_s):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(path)
+        return removed
 
     def resolve(self, ident: str, sessions: Sequence[Session] | None = None) -> Session:
         """The session ``ident`` names: ``latest``, a file path, a name (its latest), or an id prefix."""
         known = list(self.sessions() if sessions is None else sessions)
         if Path(ident).suffix == ".json" and Path(ident).is_file():
-            return read_session(Path(ident))
+            try:
+                return read_session(Path(ident))
+            except ValueError as error:
+                raise ValueError(f"{ident}: {error}") from None
         if not known:
             raise StoreError(f"no saved session in {self.path}: save one with --ganstab-save NAME")
         if ident == "latest":
@@ -220,32 +291,39 @@ def load_store(path: str | os.PathLike[str] = DEFAULT_STORAGE) -> pd.DataFrame:
 
 
 def read_session(path: Path) -> Session:
-    """The session saved in ``path``; ValueError saying what is wrong if it is not one."""
+    """The session saved in ``path``; ValueError saying what is wrong if it is not one (``schema``)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"not readable JSON ({error})") from error
-    if not isinstance(data, dict) or data.get("kind") != KIND:
-        raise ValueError(f'not a pytest-ganstab session (no "kind": "{KIND}")')
-    schema = data.get("schema")
-    if not isinstance(schema, int) or schema > SCHEMA:
-        raise ValueError(f"schema {schema!r} is newer than this pytest-ganstab reads ({SCHEMA}); upgrade it")
-    records = data.get("records")
-    if not isinstance(records, list) or not all(
-        isinstance(record, dict) and isinstance(record.get("metrics"), dict) for record in records
-    ):
-        raise ValueError('"records" is not a list of run records with "metrics"')
-    if not isinstance(data.get("id"), str) or not isinstance(data.get("created"), str):
-        raise ValueError('"id" or "created" is missing')
+    try:
+        checked = check_session(data)
+    except SchemaError as error:
+        raise ValueError(str(error)) from None
     return Session(
-        id=data["id"],
-        name=data.get("name"),
-        created=data["created"],
-        machine=data.get("machine") or {},
-        commit=data.get("commit"),
-        records=records,
+        id=checked["id"],
+        name=checked.get("name"),
+        created=checked["created"],
+        machine=checked.get("machine") or {},
+        commit=dict(commit) if (commit := checked.get("commit")) else None,
+        records=checked["records"],
         path=path,
     )
+
+
+def _no_constant(name: str) -> Any:
+    # json.loads would accept NaN and Infinity, which JSON has not and this store never writes.
+    raise ValueError(f"{name} is not JSON; a value that was not measured is stored as null")
+
+
+def _describe_file(path: Path) -> str:
+    try:
+        info = path.stat()
+    except OSError:
+        return "gone since"
+    minutes = (time.time() - info.st_mtime) / 60
+    age = f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.0f} h"
+    return f"{info.st_size / 1e6:.2g} MB, {age} old"
 
 
 def _seed_rows(session: Session, record: RunRecord) -> list[dict[str, Any]]:

@@ -4,8 +4,9 @@ The pytest plugins register their options from this table (``register``) and the
 shares the ones it needs (``add_argument``), so a name, a help text or a check is written in one
 place. ``lookup`` reads an option with the precedence of docs/design.md §6 — command line, then
 environment, then ini file (a ``@pytest.mark.ganstab`` marker and the profile come on top of this, in
-``settings``) — and parses it where it is read, so every error is one line that names where the bad
-value came from (``--ganstab-seeds``, ``GANSTAB_SEEDS``, ``ini option ganstab_seeds``) and how to fix it.
+``settings``) — and parses it where it is read (``parsers``), so every error is one line that names where
+the bad value came from (``--ganstab-seeds``, ``GANSTAB_SEEDS``, ``ini option ganstab_seeds``) and how
+to fix it.
 
 A relative path is taken from where pytest was started when it comes from the command line or the
 environment, and from the ini file's folder when it comes from the ini file (as pytest's own ``paths``
@@ -16,129 +17,29 @@ No torch, pandas or pytest import here: ``pytest --help`` stays fast and the rul
 
 from __future__ import annotations
 
-import math
 import os
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .parsers import (
+    Parser,
+    parse_bool,
+    parse_choice,
+    parse_device,
+    parse_int,
+    parse_name,
+    parse_number,
+    parse_rules,
+    parse_storage,
+    parse_text,
+    profile_names,
+)
 from .profiles import PROFILES
+from .rules import DEFAULT_ALPHA, DEFAULT_FAMILY, FAMILIES
 
 Kind = Literal["marker", "cli", "env", "ini"]
-Parser = Callable[[Any, str], Any]  # (raw value, where it came from) -> value, or OptionError
-
-TRUE = frozenset({"1", "true", "yes", "on"})
-FALSE = frozenset({"0", "false", "no", "off"})
-DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
-
-class OptionError(ValueError):
-    """A bad option, environment variable, ini value or marker argument; ``str()`` is the one line to show."""
-
-
-# ---------------------------------------------------------------- parsers
-
-
-def parse_bool(raw: Any, origin: str) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in TRUE | FALSE:
-        return text in TRUE
-    raise OptionError(f"{origin}: {raw!r} is not a yes/no value; use 1 or 0 (true/false, yes/no, on/off)")
-
-
-def parse_int(least: int, hint: str) -> Parser:
-    """Whole numbers of at least ``least``; ``hint`` says what to give instead (``at least 1 (e.g. 4)``)."""
-
-    def parse(raw: Any, origin: str) -> int:
-        if isinstance(raw, bool | float):
-            raise OptionError(f"{origin}: {raw!r} is not a whole number")
-        try:
-            number = int(str(raw).strip())
-        except ValueError:
-            raise OptionError(f"{origin}: {raw!r} is not a whole number") from None
-        if number < least:
-            raise OptionError(f"{origin}: {number} is too small; give {hint}")
-        return number
-
-    return parse
-
-
-def parse_number(check: Callable[[float], bool], requirement: str) -> Parser:
-    """Finite numbers for which ``check`` holds; ``requirement`` completes "'x' must be ..."."""
-
-    def parse(raw: Any, origin: str) -> float:
-        if isinstance(raw, bool):
-            raise OptionError(f"{origin}: {raw!r} is not a number")
-        try:
-            number = float(str(raw).strip())
-        except ValueError:
-            raise OptionError(f"{origin}: {raw!r} is not a number") from None
-        if not (math.isfinite(number) and check(number)):
-            raise OptionError(f"{origin}: {raw!r} must be {requirement}")
-        return number
-
-    return parse
-
-
-def parse_choice(choices: Callable[[], Sequence[str]], what: str) -> Parser:
-    """One of ``choices()`` (a callable, so the table can name profiles defined elsewhere)."""
-
-    def parse(raw: Any, origin: str) -> str:
-        text = str(raw).strip().lower()
-        known = choices()
-        if not isinstance(raw, str) or text not in known:
-            raise OptionError(f"{origin}: unknown {what} {raw!r}; choose {' or '.join(known)}")
-        return text
-
-    return parse
-
-
-def parse_device(raw: Any, origin: str) -> str:
-    text = str(raw).strip().lower()
-    if not isinstance(raw, str) or not DEVICE.match(text):
-        raise OptionError(f"{origin}: unknown device {raw!r}; use auto, cpu, cuda or cuda:N")
-    return text
-
-
-def parse_text(raw: Any, origin: str) -> str:
-    text = str(raw).strip()
-    if not text:
-        raise OptionError(f"{origin}: an empty value; give a value or leave the option out")
-    return text
-
-
-def parse_name(raw: Any, origin: str) -> str:
-    from .history import check_name
-
-    try:
-        return check_name(parse_text(raw, origin))
-    except ValueError as error:
-        raise OptionError(f"{origin}: {error}") from None
-
-
-def parse_rules(raw: Any, origin: str) -> list[Any]:
-    """Regression rules (``compare.parse_rules``) from one text or a list of texts."""
-    from .compare import RuleError
-    from .compare import parse_rules as parse
-
-    texts = [raw] if isinstance(raw, str) else list(raw)
-    try:
-        return parse(text.replace("\n", ",") for text in texts)
-    except RuleError as error:
-        # A bare --ganstab-compare-fail followed by a test path takes the path as its RULES.
-        swallowed = any(os.path.exists(text) for text in texts)
-        hint = f"; before a test path write {origin}=default" if swallowed else ""
-        raise OptionError(f"{origin}: {error}{hint}") from None
-
-
-def _profiles() -> Sequence[str]:
-    return list(PROFILES)
-
-
 # ---------------------------------------------------------------- the table
 
 
@@ -147,7 +48,7 @@ class Option:
     """One option. ``name`` is the ini key; the flag, dest and environment variable follow from it."""
 
     name: str  # "ganstab_seeds" -> --ganstab-seeds, GANSTAB_SEEDS, ini ganstab_seeds
-    plugin: str  # which plugin registers it: "core", "history", "report" or "bench"
+    plugin: str  # which plugin registers it: "core", "history", "report", "traces" or "bench"
     help: str
     parse: Parser
     metavar: str | None = None
@@ -214,7 +115,7 @@ OPTIONS: tuple[Option, ...] = (
             f"{p.name} for {p.purpose} ({p.seeds} seeds, steps x{p.steps_scale:g}, width {p.width})"
             for p in PROFILES.values()
         ),
-        parse_choice(_profiles, "profile"),
+        parse_choice(profile_names, "profile"),
         metavar="PROFILE",
     ),
     Option("ganstab_device", "core", "auto (CUDA when present), cpu, cuda or cuda:N", parse_device, "DEVICE"),
@@ -256,9 +157,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "ganstab_storage",
         "history",
-        "folder of saved runs, one JSON file per session (copy files in to merge stores); default .ganstab "
-        "under the rootdir",
-        parse_text,
+        "folder of saved runs (a path or a file:// URI), one JSON file per session; default .ganstab under "
+        "the rootdir; 'ganstab merge' joins the stores of CI shards",
+        parse_storage,
         "PATH",
         path=True,
     ),
@@ -285,15 +186,35 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "ganstab_compare_alpha",
         "history",
-        "significance level of the seed-noise test: a change is a regression only if p <= P (default 0.05)",
+        "the gate's false-alarm rate: a change is a regression only if its family-adjusted p <= P "
+        f"(default {DEFAULT_ALPHA:g})",
         parse_number(lambda x: 0 < x < 1, "a number strictly between 0 and 1, e.g. 0.05"),
         "P",
+    ),
+    Option(
+        "ganstab_compare_family",
+        "history",
+        "over what the gate holds its false-alarm rate at alpha: session (every rule of every compared "
+        "run together) or run (each run alone; more false alarms in a large session); "
+        f"default {DEFAULT_FAMILY}",
+        parse_choice(lambda: FAMILIES, "family"),
+        "FAMILY",
     ),
     Option(
         "ganstab_report",
         "report",
         "write a report of every GAN Run (samples, curves, verdicts, per-seed metrics) to DIR/index.html; "
         "needs matplotlib: pip install 'pytest-ganstab[report]'",
+        parse_text,
+        "DIR",
+        path=True,
+    ),
+    Option(
+        "ganstab_traces",
+        "traces",
+        "write every Run's full trace (all seeds, probes, per-layer gradient norms) and final samples to "
+        "DIR as Parquet (with pyarrow) or CSV, and TensorBoard event files (with tensorboard), one run "
+        "per test and seed",
         parse_text,
         "DIR",
         path=True,
@@ -345,13 +266,19 @@ class Sources:
         return self.flags.get(option.name, option.flag) if kind == "cli" else option.origin(kind)
 
     def raw(self, option: Option) -> list[tuple[Kind, Any]]:
-        """The raw values that are set, highest precedence first; empty strings and lists count as unset."""
+        """The raw values that are set, highest precedence first. An empty environment variable or ini
+        value counts as unset (``GANSTAB_SAVE=`` in a CI file); an empty value written on the command line
+        (``--ganstab-save ''``) is kept, so that its parser says what to write instead."""
         found: list[tuple[Kind, Any]] = [
             ("cli", self.cli(option)),
             ("env", self.env.get(option.env_var) if option.env else None),
             ("ini", self.ini(option)),
         ]
-        return [(kind, raw) for kind, raw in found if raw not in (None, "", [], ())]
+        return [
+            (kind, raw)
+            for kind, raw in found
+            if raw is not None and (kind == "cli" or raw not in ("", [], ()))
+        ]
 
 
 def lookup(option: Option, sources: Sources, default: Any = None) -> Value:

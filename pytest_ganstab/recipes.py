@@ -6,6 +6,8 @@ in a history file as plain data. Knobs apply to every recipe: ``recipe("wgan-gp"
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
@@ -13,6 +15,23 @@ Optimizer = Literal["adam", "rmsprop", "sgd"]
 Activation = Literal["relu", "leaky_relu", "tanh"]
 
 _LOSS_NAMES = ("minimax", "nonsaturating", "wgan", "lsgan", "hinge")
+_LABELLED = ("minimax", "nonsaturating", "lsgan")  # the losses with a real label to smooth
+
+
+# The real-valued knobs: what each must be (completing "must be ..."), and the check of a finite value.
+_NUMBER_KNOBS: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
+    ("g_lr", "a finite positive number, e.g. 1e-4", lambda x: x > 0),
+    ("d_lr", "a finite positive number, e.g. 1e-4", lambda x: x > 0),
+    ("gp_weight", "0 (off) or a finite positive number, e.g. 10", lambda x: x >= 0),
+    ("r1_weight", "0 (off) or a finite positive number, e.g. 1", lambda x: x >= 0),
+    ("r2_weight", "0 (off) or a finite positive number, e.g. 1", lambda x: x >= 0),
+    ("real_label", "a number in (0, 1]; 0.9 is one-sided label smoothing", lambda x: 0 < x <= 1),
+)
+
+
+def _number(value: Any) -> bool:
+    """A finite real number: not a bool, not a string, not NaN or an infinity."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -49,30 +68,37 @@ class Recipe:
             raise ValueError(f"recipe {self.name!r}: " + "; ".join(problems))
 
     def _problems(self) -> Any:
+        """One line per bad knob, each saying what to write; every value is type-checked first, so a
+        string, a NaN or an infinity is named here and never reaches the engine (where ``g_lr=inf``
+        would make every seed non-finite at its first step)."""
+        if not isinstance(self.name, str):
+            yield f"name={self.name!r} must be a string"
         if self.loss not in _LOSS_NAMES:
             yield f"loss={self.loss!r} is unknown; use one of {', '.join(_LOSS_NAMES)}"
         for key in ("latent_dim", "g_width", "d_width", "batch_size", "n_critic", "g_depth", "d_depth"):
             value, least = getattr(self, key), 0 if key.endswith("depth") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 yield f"{key}={value!r} must be an integer of at least {least}"
-        if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
-            yield f"betas={self.betas!r} must be two numbers in [0, 1), e.g. (0.5, 0.9)"
-        for key in ("g_lr", "d_lr"):
-            if not getattr(self, key) > 0:
-                yield f"{key}={getattr(self, key)!r} must be positive"
-        for key in ("gp_weight", "r1_weight", "r2_weight"):
-            if getattr(self, key) < 0:
-                yield f"{key}={getattr(self, key)!r} must be 0 (off) or positive"
+        for key in ("g_residual", "d_residual", "spectral_norm"):
+            if not isinstance(getattr(self, key), bool):
+                yield f"{key}={getattr(self, key)!r} must be True or False"
+        betas = self.betas
+        if not (
+            isinstance(betas, tuple | list) and len(betas) == 2 and all(_number(beta) for beta in betas)
+        ) or not all(0 <= beta < 1 for beta in betas):
+            yield f"betas={betas!r} must be two numbers in [0, 1), e.g. (0.5, 0.9)"
+        for key, requirement, ok in _NUMBER_KNOBS:
+            value = getattr(self, key)
+            if not (_number(value) and ok(value)):
+                yield f"{key}={value!r} must be {requirement}"
+        if self.clip is not None and not (_number(self.clip) and self.clip > 0):
+            yield f"clip={self.clip!r} must be a finite positive number (or None for no weight clipping)"
         if self.optimizer not in ("adam", "rmsprop", "sgd"):
             yield f"optimizer={self.optimizer!r} is unknown; use adam, rmsprop or sgd"
         if self.activation not in ("relu", "leaky_relu", "tanh"):
             yield f"activation={self.activation!r} is unknown; use relu, leaky_relu or tanh"
-        if not 0 < self.real_label <= 1:
-            yield f"real_label={self.real_label!r} must be in (0, 1]; 0.9 is one-sided label smoothing"
-        if self.real_label != 1.0 and self.loss not in ("minimax", "nonsaturating", "lsgan"):
+        if _number(self.real_label) and self.real_label != 1.0 and self.loss not in _LABELLED:
             yield f"real_label applies to the minimax, nonsaturating and lsgan losses, not {self.loss!r}"
-        if self.clip is not None and not self.clip > 0:
-            yield f"clip={self.clip!r} must be positive (or None for no weight clipping)"
 
     def mlp_sizes(self, data_dim: int) -> tuple[list[int], list[int]]:
         """Layer sizes of the recipe's G (latent → … → data) and D (data → … → one score)."""
@@ -139,7 +165,7 @@ def recipe(name: str | Recipe = "nonsaturating", **overrides: Any) -> Recipe:
             f"recipe {base.name!r}: unknown knob(s) {', '.join(unknown)}; "
             f"known knobs: width, depth, {', '.join(_KNOBS)}"
         )
-    if "betas" in overrides:
+    if isinstance(overrides.get("betas"), list):
         overrides["betas"] = tuple(overrides["betas"])
     return replace(base, **overrides) if overrides else base
 

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from .findings import Finding
     from .run import Run
 
+# The one version of the stored shape: run records and the session files that hold them (history.SCHEMA
+# is this number). A change a reader of the previous version would misread bumps it, and
+# history.read_session then upgrades older files; tests/test_storetools.py reads a 0.1 file.
 SCHEMA_VERSION = 1
 
 

@@ -113,6 +113,13 @@ class Run:
 
         return write_report([self], directory)
 
+    def to_tensorboard(self, directory: str | Path) -> list[Path]:
+        """Write TensorBoard event files, one run per seed (``directory/seed-<k>``), every probe and layer
+        norm a scalar named by the probe; returns the run folders. Needs ``pip install tensorboard``."""
+        from .traces import write_tensorboard
+
+        return write_tensorboard(self, directory)
+
     def describe(self) -> dict[str, Any]:
         """Plain facts for summaries and history files."""
         return {

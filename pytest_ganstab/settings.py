@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .options import Kind, OptionError, option, parse_int
+from .options import Kind, option
+from .parsers import OptionError, parse_int
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile
 
 DEFAULT_DEVICE = "auto"

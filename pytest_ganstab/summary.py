@@ -32,14 +32,17 @@ NUMBERS = ("seeds", "steps", *(BY_NAME[name].label for name in SHOWN), "non-fini
 TEST_WIDTH = 56  # the tail of a node id (file::test[params]) is the part that tells tests apart
 
 
-def render(records: Sequence[RunRecord], *, per_seed: bool = False) -> list[str]:
-    """The table's lines; ``per_seed`` adds one row per seed under each Run (``pytest -v``)."""
+def render(
+    records: Sequence[RunRecord], *, per_seed: bool = False, style: tables.Style = "text"
+) -> list[str]:
+    """The table's lines; ``per_seed`` adds one row per seed under each Run (``pytest -v``); ``style``
+    markdown for a CI step summary."""
     rows: list[list[str]] = []
     for record in records:
         rows.append(_run_row(record))
         if per_seed:
             rows.extend(_seed_rows(record))
-    lines = tables.render(COLUMNS, rows, right=NUMBERS)
+    lines = tables.render(COLUMNS, rows, right=NUMBERS, style=style)
     notes = _notes(records)
     if notes:
         lines += ["", "notes:", *notes]

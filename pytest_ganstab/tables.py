@@ -13,6 +13,7 @@ from typing import Literal
 
 Row = Sequence[str] | str
 Align = Literal["left", "right"]
+Style = Literal["text", "markdown"]
 
 
 def render(
@@ -20,7 +21,7 @@ def render(
     rows: Sequence[Row],
     *,
     right: Sequence[str] = (),
-    style: Literal["text", "markdown"] = "text",
+    style: Style = "text",
     indent: str = "",
 ) -> list[str]:
     """The table's lines. Columns named in ``right`` are right-aligned (numbers); the rest left-aligned.

@@ -3,8 +3,8 @@
 CPU, in one run: seed-steps/s of the plain eager loop (one seed, ``nn.Sequential`` + ``torch.optim``,
 torch's RNG), the engine with 16 stacked seeds, and the same without probes; targets: stacked ≥ 2× the
 plain loop per seed, probes ≤ 15 %. The ratios go in ``extra_info`` and the "ganstab benchmarks" summary.
-GPU: the reference configuration of docs/design.md §5 across seed counts, against the ~60,000 seed-steps/s floor
-(on a CPU-only machine a tiny configuration exercises the same code instead).
+GPU: the reference configuration of docs/design.md §5 across seed counts, against the ~60,000
+seed-steps/s floor (on a CPU-only machine a tiny configuration exercises the same code instead).
 Seed-steps/s come from the training loop's own clock (``wall_time_s``: building the networks and the
 trace left out) in the best of the rounds: on a shared machine, the round that others disturbed least.
 pytest-benchmark's table times the whole call.

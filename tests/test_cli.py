@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +152,97 @@ def test_compare_prints_the_same_table_as_the_pytest_option(
     shown = in_pytest.stdout.lines
     start = shown.index(table[1])
     assert shown[start : start + len(table) - 1] == table[1:]
+
+
+def test_a_store_that_is_a_file_is_an_error_naming_where_it_came_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    afile = tmp_path / "runs.json"
+    afile.write_text("{}")
+    assert main(["--storage", str(afile), "list"]) == 2
+    monkeypatch.setenv("GANSTAB_STORAGE", str(afile))
+    assert main(["list"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # not "no saved run"
+    problem = f"{afile} is a file, not a folder of saved runs; give a folder"
+    assert captured.err.splitlines() == [
+        f"ganstab: error: --storage {afile}: {problem}",
+        f"ganstab: error: GANSTAB_STORAGE {afile}: {problem}",
+    ]
+
+
+def test_trend_into_a_folder_that_is_a_file_is_one_line(
+    tmp_path: Path, saved: dict[str, Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "plots").write_text("")
+    assert ganstab(tmp_path, "trend", "modes", "-o", str(tmp_path / "plots" / "modes.png")) == 2
+    assert ganstab(tmp_path, "trend", "modes", "-o", str(tmp_path / "nosuch" / "modes.png")) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ganstab: error: --output {tmp_path}/plots/modes.png: {tmp_path}/plots is not a folder; "
+        "give a PNG path in an existing folder",
+        f"ganstab: error: --output {tmp_path}/nosuch/modes.png: {tmp_path}/nosuch does not exist; "
+        "give a PNG path in an existing folder",
+    ]
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path: Path, saved: dict[str, Session]) -> None:
+    # `ganstab list | head -1`: the reader closes the pipe before the command writes.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest_ganstab.cli", "--storage", str(tmp_path / ".ganstab"), "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    error = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141  # as a command killed by SIGPIPE
+    assert error == ""
+
+
+def test_compare_holds_alpha_over_the_family_it_is_given(
+    tmp_path: Path, saved: dict[str, Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ganstab(tmp_path, "compare", "main", "pr-7", "--fail", "modes:-1", "--family", "run") == 1
+    assert "family-wise alpha=0.05 over each run alone" in capsys.readouterr().out
+    assert ganstab(tmp_path, "compare", "main", "pr-7", "--family", "all") == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == "ganstab: error: --family: unknown family 'all'; choose session or run"
+    )
+
+
+def test_every_command_skips_a_mistyped_file_and_reports_it_once(
+    tmp_path: Path, saved: dict[str, Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert saved["main"].path is not None
+    bad = json.loads(saved["main"].path.read_text())
+    bad.update(commit="abc123", id="deadbeef")
+    (tmp_path / ".ganstab" / "bad.json").write_text(json.dumps(bad))
+    problem = "bad.json: commit: 'abc123' is not an object or null"
+    for command in (
+        ["list"],
+        ["show", "main"],
+        ["compare", "main", "pr-7", "--fail"],
+        ["trend", "modes", "-o", str(tmp_path / "t.png")],
+    ):
+        if command[0] == "trend":
+            pytest.importorskip("matplotlib")
+        assert ganstab(tmp_path, *command) in (0, 1), command
+        errors = capsys.readouterr().err.splitlines()
+        assert len(errors) == 1 and errors[0].startswith("ganstab: skipped ") and errors[0].endswith(problem)
+
+
+def test_clean_removes_only_the_leftovers_of_stopped_saves(
+    tmp_path: Path, saved: dict[str, Session], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / ".ganstab"
+    leftover = store / ".x1y2.json.part"
+    leftover.write_text('{"sche')
+    os.utime(leftover, (time.time() - 3600, time.time() - 3600))
+    assert ganstab(tmp_path, "list") == 0
+    assert "leftover " in capsys.readouterr().err
+    assert ganstab(tmp_path, "clean") == 0
+    assert capsys.readouterr().out.splitlines() == [f"removed {leftover}"]
+    assert not leftover.exists() and len(list(store.glob("*.json"))) == 2
+    assert ganstab(tmp_path, "clean") == 0
+    assert capsys.readouterr().out.startswith("nothing to clean in ")

@@ -6,7 +6,9 @@ import importlib
 import json
 import math
 import multiprocessing
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,9 @@ import pandas as pd
 import pytest
 from records_factory import record
 
+# Imported at collection: pytester's in-process runs unload what they import, and a Run must meet the
+# same classes in every module that reads it.
+from pytest_ganstab import diagnose, recipe, train
 from pytest_ganstab.compare import compare_records, parse_rules
 from pytest_ganstab.history import (
     KIND,
@@ -26,6 +31,7 @@ from pytest_ganstab.history import (
     load_store,
 )
 from pytest_ganstab.plugins import state as plugin_state
+from pytest_ganstab.records import run_record
 
 
 def test_a_saved_session_reloads_and_compares_with_itself_without_regression(tmp_path: Path) -> None:
@@ -301,3 +307,212 @@ def test_a_real_training_saved_and_compared_with_itself_passes(pytester: pytest.
     )
     assert again.ret == pytest.ExitCode.OK
     again.stdout.fnmatch_lines(["*::test_ring ?nonsaturating on ring8?", "  modes *same", "0 regression(s)"])
+
+
+# A store that validates what it reads: types, not only keys.
+
+
+def saved_file(store: Store, tmp_path: Path, name: str, change: Any) -> Path:
+    """A copy of a good session file, edited by ``change`` (a function of the parsed JSON), saved as name."""
+    good = store.save([record([8, 7, 8, 6])], "good")
+    assert good.path is not None
+    data = json.loads(good.path.read_text())
+    good.path.unlink()
+    change(data)
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            lambda d: d["records"][0]["metrics"].update(modes=["a", 7, 8, 6]),
+            "records[0].metrics.modes[0]: 'a' is not a finite number",
+        ),
+        (lambda d: d.update(machine=5), "machine: 5 is not an object"),
+        (lambda d: d.update(commit="abc123"), "commit: 'abc123' is not an object or null"),
+        (lambda d: d.update(created="yesterday"), "created: 'yesterday' is not an ISO 8601 time"),
+        (lambda d: d.update(id=7), "id: 7 is not a string"),
+        (lambda d: d["records"][0].update(seeds="4"), "records[0].seeds: '4' is not a whole number"),
+        (lambda d: d["records"][0].update(test=["t"]), "records[0].test: ['t'] is not a string or null"),
+        (lambda d: d["records"][0].pop("metrics"), 'records[0]: "metrics" is missing'),
+        (
+            lambda d: d["records"][0]["metrics"].update(hq=[0.9]),
+            "records[0].metrics: one value per seed expected",
+        ),
+        (
+            lambda d: d["records"][0]["metrics"].update(modes=[True, 7, 8, 6]),
+            "records[0].metrics.modes[0]: True is not a finite number",
+        ),
+        (lambda d: d.update(records={}), "records: {} is not a list"),
+    ],
+)
+def test_a_file_of_the_wrong_types_is_reported_with_what_is_wrong_and_skipped_by_every_reader(
+    tmp_path: Path, change: Any, reason: str
+) -> None:
+    store = Store(tmp_path)
+    bad = saved_file(store, tmp_path, "bad.json", change)
+    kept = store.save([record([8, 8])], "kept")
+    assert [session.name for session in store.sessions()] == ["kept"]
+    (problem,) = store.problems  # once, naming the file and the first thing wrong in it
+    assert problem.startswith(f"skipped {bad}: {reason}")
+    with pytest.warns(StoreWarning, match=re.escape(reason)):
+        assert load_store(tmp_path)["session"].unique().tolist() == [kept.id]
+    with pytest.raises(ValueError, match=re.escape(reason)):  # named explicitly: the one error, no traceback
+        store.resolve(str(bad))
+    assert bad.exists()  # reported, never deleted
+
+
+def test_nan_written_by_another_tool_is_not_json_and_is_skipped(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    saved_file(store, tmp_path, "nan.json", lambda d: None)
+    text = (tmp_path / "nan.json").read_text().replace('"modes": [8, 7, 8, 6]', '"modes": [NaN, 7, 8, 6]')
+    (tmp_path / "nan.json").write_text(text)
+    assert store.sessions() == []
+    assert "NaN is not JSON; a value that was not measured is stored as null" in store.problems[0]
+
+
+def test_a_real_record_passes_the_type_check(tmp_path: Path) -> None:
+    # Every key of records.RunRecord, with findings, as run_record makes it: the check reads those types.
+    run = train(recipe("nonsaturating", width=8, depth=1), "ring8", seeds=2, steps=5)
+    store = Store(tmp_path)
+    store.save([run_record(run, test="t.py::x", findings=diagnose(run))], "real")
+    (loaded,) = store.sessions()
+    assert store.problems == []
+    assert loaded.records[0]["findings"]
+
+
+def test_a_store_path_that_is_a_file_is_an_error_not_an_empty_store(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError, match="is a file, not a folder of saved runs; give a folder"):
+        Store(tmp_path / "file").sessions()
+    with pytest.raises(StoreError, match=r"cannot save into .*file.sub \(Not a directory\)"):
+        Store(tmp_path / "file" / "sub").check_writable()
+
+
+def test_leftovers_of_killed_saves_are_reported_and_only_cleaned_on_request(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.save([record([8])], "main")
+    old, fresh = tmp_path / ".abc.json.part", tmp_path / ".def.json.part"
+    old.write_text('{"half": ')
+    fresh.write_text('{"half": ')  # a save under way right now
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+
+    assert len(store.sessions()) == 1
+    (problem,) = store.problems
+    assert problem.startswith(f"leftover {old}: a save that was stopped before it finished")
+    assert problem.endswith("'ganstab clean' removes such files")
+    assert old.exists() and fresh.exists()  # reading never removes anything
+    assert store.clean() == [old]
+    assert not old.exists() and fresh.exists()
+    assert len(store.sessions()) == 1 and store.problems == []
+
+
+# The plugin finds a store it cannot use before any training, and always prints the summary.
+
+TRAINS = "def test_trains():\n    raise AssertionError('ran')\n"
+
+
+def test_a_store_that_is_a_file_stops_pytest_before_any_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TRAINS)
+    (pytester.path / "history").write_text("")
+    result = pytester.runpytest("--ganstab-save=main", "--ganstab-storage=history")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.errlines if line.strip()] == [
+        f"ERROR: --ganstab-storage history: {pytester.path / 'history'} is a file, not a folder of saved "
+        "runs; give a folder"
+    ]
+    assert "ran" not in result.stdout.str()
+
+
+def test_a_store_under_a_file_stops_pytest_before_any_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TRAINS)
+    (pytester.path / "history").write_text("")
+    result = pytester.runpytest("--ganstab-autosave", "--ganstab-storage=history/runs")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --ganstab-storage history/runs: cannot save into *runs (Not a directory); "
+            "give a writable folder"
+        ]
+    )
+    assert "ran" not in result.stdout.str()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_store_stops_pytest_before_any_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(TRAINS)
+    store = pytester.path / ".ganstab"
+    store.mkdir()
+    store.chmod(0o555)
+    try:
+        result = pytester.runpytest("--ganstab-save=main")
+    finally:
+        store.chmod(0o755)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --ganstab-save main: cannot save into *.ganstab (Permission denied)*"]
+    )
+
+
+def test_a_save_that_fails_at_the_end_is_one_red_line_and_the_summary_is_still_printed(
+    pytester: pytest.Pytester, session_records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile("def test_gan():\n    pass\n")
+    session_records[:] = [record([8, 8, 8, 8])]
+
+    def disk_full(self: Store, *args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Store, "save", disk_full)
+    result = pytester.runpytest("--ganstab-save=main")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*ganstab history*",
+            "ganstab: FAILED: could not save this session into *.ganstab: No space left on device",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_gate_skips_a_mistyped_file_and_says_so_once(
+    pytester: pytest.Pytester, session_records: list[dict[str, Any]]
+) -> None:
+    pytester.makepyfile("def test_gan():\n    pass\n")
+    session_records[:] = [record([8, 8, 8, 8, 8, 8])]
+    assert pytester.runpytest("--ganstab-save=main").ret == pytest.ExitCode.OK
+    (good,) = (pytester.path / ".ganstab").glob("*.json")
+    data = json.loads(good.read_text())
+    data.update(machine=5, id="other")
+    (pytester.path / ".ganstab" / "zz_bad.json").write_text(json.dumps(data))
+
+    result = pytester.runpytest("--ganstab-compare", "--ganstab-compare-fail")
+    assert result.ret == pytest.ExitCode.OK
+    assert result.stdout.str().count("zz_bad.json") == 1
+    result.stdout.fnmatch_lines(
+        ["0 regression(s)", "ganstab: skipped *zz_bad.json: machine: 5 is not an object"]
+    )
+
+
+def test_the_family_comes_from_the_flag_the_environment_or_the_ini(
+    pytester: pytest.Pytester, session_records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile("def test_gan():\n    pass\n")
+    session_records[:] = [record([8] * 6)]
+    assert pytester.runpytest("--ganstab-save=main").ret == pytest.ExitCode.OK
+    session_records[:] = [record([6, 6, 6, 6, 6, 8])]
+    by_flag = pytester.runpytest("--ganstab-compare-fail=modes:-1", "--ganstab-compare-family=run")
+    by_flag.stdout.fnmatch_lines(["rules: modes:-1; *family-wise alpha=0.05 over each run alone"])
+    monkeypatch.setenv("GANSTAB_COMPARE_FAMILY", "run")
+    pytester.runpytest("--ganstab-compare-fail=modes:-1").stdout.fnmatch_lines(["*over each run alone"])
+    monkeypatch.delenv("GANSTAB_COMPARE_FAMILY")
+    pytester.makeini("[pytest]\nganstab_compare_family = run\n")
+    pytester.runpytest("--ganstab-compare-fail=modes:-1").stdout.fnmatch_lines(["*over each run alone"])
+    default = pytester.runpytest(
+        "-c", "/dev/null", "--rootdir", str(pytester.path), "--ganstab-compare-fail=modes:-1"
+    )
+    default.stdout.fnmatch_lines(["*over the session's 1 matched run(s)", "*FAILED: 1 stability regression*"])

@@ -193,11 +193,10 @@ def test_bad_training_input_fails_the_test_with_one_line(pytester: pytest.Pytest
     )
     result = pytester.runpytest("--ganstab")
     result.assert_outcomes(failed=2)
+    # One line each, in whichever order the tests ran (pytest-randomly shuffles the inner run too).
+    result.stdout.fnmatch_lines(["ganstab.train: seeds=0: train at least 1 seed* (-vv shows the traceback)"])
     result.stdout.fnmatch_lines(
-        [
-            "ganstab.train: seeds=0: train at least 1 seed* (-vv shows the traceback)",
-            "ganstab.train: generator Linear returned shape [[]4, 3[]]*expected [[]4, 2[]]*",
-        ]
+        ["ganstab.train: generator Linear returned shape [[]4, 3[]]*expected [[]4, 2[]]*"]
     )
     assert "engine.py" not in result.stdout.str()
 
@@ -235,24 +234,70 @@ def test_toy_and_recipe_fixtures_take_names_indirectly(pytester: pytest.Pytester
     write_tests(
         pytester,
         """
-        @pytest.mark.parametrize("toy", ["ring8", "grid25"], indirect=True)
-        @pytest.mark.parametrize("gan_recipe", ["wgan-gp"], indirect=True)
-        def test_named(toy, gan_recipe):
-            assert toy.name in ("ring8", "grid25") and gan_recipe.n_critic == 5
+        @pytest.mark.parametrize("ganstab_toy", ["ring8", "grid25"], indirect=True)
+        @pytest.mark.parametrize("ganstab_recipe", ["wgan-gp"], indirect=True)
+        def test_named(ganstab_toy, ganstab_recipe):
+            assert ganstab_toy.name in ("ring8", "grid25") and ganstab_recipe.n_critic == 5
 
-        def test_defaults_and_shortcuts(toy, gan_recipe, ring8, grid25, swissroll, ganstab_device):
-            assert (toy.name, gan_recipe.name) == ("ring8", "nonsaturating")
-            assert (ring8.n_modes, grid25.n_modes, swissroll.has_modes) == (8, 25, False)
+        def test_defaults_and_shortcuts(
+            ganstab_toy, ganstab_recipe, ganstab_ring8, ganstab_grid25, ganstab_swissroll, ganstab_device
+        ):
+            assert (ganstab_toy.name, ganstab_recipe.name) == ("ring8", "nonsaturating")
+            toys = (ganstab_ring8, ganstab_grid25, ganstab_swissroll)
+            assert [toy.n_modes for toy in toys[:2]] + [toys[2].has_modes] == [8, 25, False]
             assert ganstab_device.type in ("cpu", "cuda")
 
-        @pytest.mark.parametrize("toy", ["ring9"], indirect=True)
-        def test_unknown_name(toy):
+        @pytest.mark.parametrize("ganstab_toy", ["ring9"], indirect=True)
+        def test_unknown_name(ganstab_toy):
             pass
         """,
     )
-    result = pytester.runpytest()
+    result = pytester.runpytest("-W", "error::DeprecationWarning")
     result.assert_outcomes(passed=3, errors=1)
-    result.stdout.fnmatch_lines(["toy fixture: unknown toy 'ring9'; known toys: *"])
+    result.stdout.fnmatch_lines(["ganstab_toy fixture: unknown toy 'ring9'; known toys: *"])
+
+
+OLD_FIXTURES = {
+    "toy": "ganstab_toy",
+    "gan_recipe": "ganstab_recipe",
+    "ring8": "ganstab_ring8",
+    "grid25": "ganstab_grid25",
+    "swissroll": "ganstab_swissroll",
+}
+
+
+def test_the_01_fixture_names_still_work_and_warn_naming_their_replacement(pytester: pytest.Pytester) -> None:
+    write_tests(
+        pytester,
+        """
+        @pytest.mark.parametrize("toy", ["grid25"], indirect=True)
+        @pytest.mark.parametrize("gan_recipe", ["wgan-gp"], indirect=True)
+        def test_indirect(toy, gan_recipe):
+            assert (toy.name, gan_recipe.n_critic) == ("grid25", 5)
+
+        def test_shortcuts(ring8, grid25, swissroll):
+            assert (ring8.n_modes, grid25.n_modes, swissroll.has_modes) == (8, 25, False)
+        """,
+    )
+    result = pytester.runpytest("-W", "always::DeprecationWarning")
+    result.assert_outcomes(passed=2)
+    for old, new in OLD_FIXTURES.items():
+        result.stdout.fnmatch_lines(
+            [f"*the fixture '{old}' is deprecated and will be removed in 0.3; use '{new}'*"]
+        )
+
+
+def test_every_fixture_says_what_it_is_in_pytest_fixtures(pytester: pytest.Pytester) -> None:
+    """``pytest --fixtures`` lists each fixture with its docstring's first line under its name."""
+    result = pytester.runpytest("--fixtures")
+    text = result.stdout.str()
+    names = ["ganstab", "ganstab_device", *OLD_FIXTURES.values(), *OLD_FIXTURES]
+    for name in names:
+        after = text.split(f"\n{name} -- ", 1)
+        assert len(after) == 2, f"{name} is not listed"
+        description = after[1].split("\n")[1].strip()
+        assert description and "no docstring available" not in description, name
+    assert "use 'ganstab_toy'" in text or "use ``ganstab_toy``" in text
 
 
 def _cuda() -> bool:
@@ -308,9 +353,9 @@ def test_the_summary_lists_every_run_with_its_verdict(pytester: pytest.Pytester)
             "*ganstab stability summary*",
             "profile smoke, 2 seeds, steps x1, base seed 0, device auto*",
             " *".join(COLUMNS),
+            "test_gan.py::test_fails_a_check *ring8 *failed: mode_coverage *",  # in test order
             "test_gan.py::test_passes *nonsaturating *ring8 *2 *3 *cpu *?/8 *%*0/2 *passed *",
             "test_gan.py::test_passes *nonsaturating *grid25 *2 *3 *cpu *?/25 *",
-            "test_gan.py::test_fails_a_check *ring8 *failed: mode_coverage *",
             "notes:",
             "  - seeds ran one after another (test_gan.py::test_fails_a_check)",
         ]
@@ -327,12 +372,13 @@ def test_sibling_plugins_read_the_sessions_records_and_runs(pytester: pytest.Pyt
     recorder = pytester.inline_run("--ganstab", "--ganstab-seeds", "2")
     config = recorder.getcalls("pytest_sessionfinish")[0].session.config
     records = state.session_records(config)
+    # In test order whatever order the tests ran in; a test's own Runs in the order it made them.
     assert [(r["test"], r["toy"], r["outcome"]) for r in records] == [
+        ("test_gan.py::test_fails_a_check", "ring8", "failed"),
         ("test_gan.py::test_passes", "ring8", "passed"),
         ("test_gan.py::test_passes", "grid25", "passed"),
-        ("test_gan.py::test_fails_a_check", "ring8", "failed"),
     ]
-    assert records[2]["findings"][0]["failed_seeds"] == [1]  # appended in the test body, kept at teardown
+    assert records[0]["findings"][0]["failed_seeds"] == [1]  # appended in the test body, kept at teardown
     assert [(test, run.toy.name) for test, run in state.session_runs(config)] == [
         (r["test"], r["toy"]) for r in records
     ]
@@ -354,9 +400,9 @@ def test_under_xdist_each_worker_pins_a_gpu_and_the_controller_lists_every_run(
     body = """
         import os
 
-        @pytest.mark.parametrize("toy", ["ring8", "grid25"], indirect=True)
-        def test_train(ganstab, toy):
-            ganstab.train(TINY, toy, steps=2)
+        @pytest.mark.parametrize("ganstab_toy", ["ring8", "grid25"], indirect=True)
+        def test_train(ganstab, ganstab_toy):
+            ganstab.train(TINY, ganstab_toy, steps=2)
             with open(os.environ["PYTEST_XDIST_WORKER"] + ".gpu", "w") as file:
                 file.write(os.environ["CUDA_VISIBLE_DEVICES"])
         """

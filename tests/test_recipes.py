@@ -70,13 +70,22 @@ def test_unknown_knob_lists_the_known_ones() -> None:
     ("overrides", "message"),
     [
         ({"n_critic": 0}, "n_critic=0 must be an integer of at least 1"),
-        ({"d_lr": -1.0}, "d_lr=-1.0 must be positive"),
+        ({"d_lr": -1.0}, "d_lr=-1.0 must be a finite positive number, e.g. 1e-4"),
         ({"optimizer": "adamw"}, "optimizer='adamw' is unknown"),
-        ({"real_label": 1.5}, "real_label=1.5 must be in"),
-        ({"clip": 0.0}, "clip=0.0 must be positive"),
+        ({"real_label": 1.5}, r"real_label=1.5 must be a number in \(0, 1\]"),
+        ({"clip": 0.0}, "clip=0.0 must be a finite positive number"),
         ({"n_critic": 2.5}, "n_critic=2.5 must be an integer"),
         ({"width": "64"}, "g_width='64' must be an integer"),
         ({"betas": (0.5,)}, r"betas=\(0.5,\) must be two numbers"),
+        # Non-finite and non-numeric values are named before any training (issue 13).
+        ({"gp_weight": float("nan")}, "gp_weight=nan must be 0 .off. or a finite positive number, e.g. 10"),
+        ({"g_lr": float("inf")}, "g_lr=inf must be a finite positive number, e.g. 1e-4"),
+        ({"g_lr": "a"}, "g_lr='a' must be a finite positive number"),
+        ({"betas": 0.5}, r"betas=0.5 must be two numbers in \[0, 1\), e.g. \(0.5, 0.9\)"),
+        ({"betas": (0.5, float("nan"))}, r"betas=\(0.5, nan\) must be two numbers"),
+        ({"real_label": "0.9"}, r"real_label='0.9' must be a number in \(0, 1\]"),
+        ({"spectral_norm": 1}, "spectral_norm=1 must be True or False"),
+        ({"clip": float("inf")}, "clip=inf must be a finite positive number"),
     ],
 )
 def test_nonsense_values_name_the_knob(overrides: dict[str, object], message: str) -> None:

@@ -1,5 +1,9 @@
-"""The core pytest plugin (``-p no:ganstab`` turns it off): the ``--ganstab`` options, the ``ganstab``
-marker, collection, and the stability summary at the end of the session.
+"""The core pytest plugin, pytest-ganstab's one ``pytest11`` entry point (``ganstab``): the ``--ganstab``
+options, the ``ganstab`` marker, collection, the report header line and the stability summary.
+
+It registers the sibling plugins itself (``SIBLINGS``), under their own names, so that ``-p no:ganstab``
+turns the whole product off while ``-p no:ganstab-history`` (or any sibling's name) turns off just that
+role; no sibling reads another's state, so each one can be missing.
 
 pytest imports this module at start-up, so it imports neither torch nor pandas: ``pytest --help`` stays
 fast and CUDA is untouched until a test trains. Its fixtures live in ``fixtures``; what workers send the
@@ -13,18 +17,49 @@ from typing import Any
 
 import pytest
 
-from ..options import OptionError
+from ..parsers import OptionError
 from ..settings import KEYS, Layer, SettingError, marker_layer, resolve
 from . import xdist
-from .fixtures import gan_recipe, ganstab, ganstab_device, grid25, ring8, swissroll, toy  # noqa: F401
+from .fixtures import (  # noqa: F401
+    gan_recipe,
+    ganstab,
+    ganstab_device,
+    ganstab_grid25,
+    ganstab_recipe,
+    ganstab_ring8,
+    ganstab_swissroll,
+    ganstab_toy,
+    grid25,
+    ring8,
+    swissroll,
+    toy,
+)
 from .pytest_options import layers, lookup, register
-from .state import OUTCOME, SESSION, SETTINGS, SessionState
+from .state import OUTCOME, SESSION, SETTINGS, SessionState, sorted_records
 
 SKIP_REASON = "GAN stability test: run it with pytest --ganstab (or GANSTAB=1)"
+# The sibling plugins by the name that ``-p no:NAME`` disables, in registration order.
+SIBLINGS = ("ganstab-history", "ganstab-report", "ganstab-bench", "ganstab-traces", "ganstab-ci")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     register(parser, "core")
+    register_siblings(pluginmanager)
+
+
+def register_siblings(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register each sibling plugin under its name unless ``-p no:NAME`` blocked it (pytest's ``register``
+    skips a blocked name) or it is already there (an older install's own entry point).
+
+    Registering from ``pytest_addoption`` replays that historic hook for the sibling, so its options are
+    added like ours, and it gets every later hook, ``pytest_configure`` included."""
+    from . import bench, ci, history, report, traces
+
+    modules = dict(zip(SIBLINGS, (history, report, bench, traces, ci), strict=True))
+    for name, module in modules.items():
+        if pluginmanager.has_plugin(name) or pluginmanager.is_registered(module):
+            continue
+        pluginmanager.register(module, name)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,7 +76,45 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     if enabled:
         xdist.prepare_worker(config, settings)
+    xdist.forget_workers(config)
     config.stash[SESSION] = SessionState(enabled, session_layers, settings)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    xdist.forget_workers(config)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """One line under pytest's own header: what the GAN tests will run with, and where results go."""
+    state = config.stash.get(SESSION, None)
+    if state is None or not state.enabled:
+        return []
+    return ["ganstab: " + settings_line(state) + "".join(f"; {part}" for part in _destinations(config))]
+
+
+def settings_line(state: SessionState) -> str:
+    s = state.settings
+    return (
+        f"profile {s.profile.name}, {s.seeds} seeds, steps x{s.steps_scale:g}, base seed {s.seed}, "
+        f"device {s.device}"
+    )
+
+
+def _destinations(config: pytest.Config) -> list[str]:
+    """Where the siblings that are switched on will write (each is asked by name: any may be disabled)."""
+    found = []
+    try:
+        history = config.pluginmanager.get_plugin("ganstab-history")
+        if history is not None:
+            found.append(f"store {history.storage_path(config)}")
+        for name, key in (("ganstab-report", "report"), ("ganstab-traces", "traces")):
+            if config.pluginmanager.get_plugin(name) is not None:
+                chosen = lookup(config, key).value
+                if chosen is not None:
+                    found.append(f"{key} {chosen}")
+    except pytest.UsageError:  # a bad value the owning plugin reports where it is used
+        pass
+    return found
 
 
 @pytest.hookimpl(wrapper=True)
@@ -105,7 +178,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """On the xdist controller: take in the records a finished worker made."""
+    """On the xdist controller: take in the records a finished worker made, and its machine facts."""
     xdist.receive_records(node)
 
 
@@ -117,11 +190,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash[SESSION]
     if not state.records:
         return
-    s = state.settings
     terminalreporter.section("ganstab stability summary")
-    terminalreporter.line(
-        f"profile {s.profile.name}, {s.seeds} seeds, steps x{s.steps_scale:g}, base seed {s.seed}, "
-        f"device {s.device} (a marker may change these for its test)"
-    )
-    for line in render(state.records, per_seed=config.get_verbosity() > 0):
+    terminalreporter.line(f"{settings_line(state)} (a marker may change these for its test)")
+    for line in render(sorted_records(state.records), per_seed=config.get_verbosity() > 0):
         terminalreporter.line(line)

@@ -2,8 +2,10 @@
 
 At session end (on the xdist controller, which holds every worker's records) the session is first
 compared with the saved one chosen by ``--ganstab-compare``, then saved, so it is never compared with
-itself. A regression beyond ``--ganstab-compare-fail`` fails the session. Options and saved IDs are
-checked in ``pytest_configure``: a bad rule stops pytest before any training.
+itself. A regression beyond ``--ganstab-compare-fail`` fails the session. Options, saved IDs and the
+store are checked in ``pytest_configure``: a bad rule, a store path that is a file or a store that
+cannot be written stops pytest before any training. A save that still fails at the end (the disk
+filled up meanwhile) is a red line and a failed session, never a traceback that hides the summary.
 
 Imports of numpy, pandas and torch stay inside the hooks, so ``pytest --help`` stays fast.
 """
@@ -16,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..compare import DEFAULT_ALPHA, Comparison, Rule, compare_records
+from ..compare import Comparison, Rule, compare_records
+from ..options import Value
+from ..rules import DEFAULT_ALPHA, DEFAULT_FAMILY
 from . import state, xdist
 from .pytest_options import lookup, register
 
@@ -34,7 +38,9 @@ class HistoryState:
     baseline: Session | None
     rules: list[Rule]
     alpha: float
+    family: str = DEFAULT_FAMILY
     notes: list[str] = field(default_factory=list)
+    save_error: str | None = None
     comparison: Comparison | None = None
     saved: Session | None = None
 
@@ -49,34 +55,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if xdist.is_worker(config):  # workers hand their records to the controller
         return
-    save_name = lookup(config, "save").value
-    autosave = bool(lookup(config, "autosave", False).value)
+    save_name = lookup(config, "save")
+    autosave = lookup(config, "autosave", False)
     ident = lookup(config, "compare").value
     fail = lookup(config, "compare_fail")
     rules: list[Rule] = fail.value or []
     alpha = lookup(config, "compare_alpha", DEFAULT_ALPHA).value
-    if not (save_name or autosave or ident or fail.value is not None):
+    family = lookup(config, "compare_family", DEFAULT_FAMILY).value
+    if not (save_name.value or autosave.value or ident or fail.value is not None):
         return
     from ..history import Store, StoreError
 
+    storage = lookup(config, "storage")
     state = HistoryState(
         store=Store(storage_path(config)),
-        save=bool(save_name or autosave),
-        name=save_name,
+        save=bool(save_name.value or autosave.value),
+        name=save_name.value,
         baseline=None,
         rules=rules,
         alpha=alpha,
+        family=family,
     )
+    try:  # before any training: a store that is a file, or that cannot be written
+        if state.save:
+            state.store.check_writable()
+        else:
+            state.store.check_folder()
+    except StoreError as error:
+        asked = storage if storage.value else save_name if save_name.value else autosave
+        raise pytest.UsageError(f"{_given(asked)}: {error}") from None
     ident = ident or ("latest" if fail.value is not None else None)
     if ident:
         try:
             state.baseline = state.store.resolve(ident)
         except (StoreError, ValueError) as error:  # ValueError: a file given as ID that is no session
             if ident != "latest":
-                raise pytest.UsageError(f"ganstab: --ganstab-compare {ident}: {error}") from None
+                named = "" if isinstance(error, ValueError) else f" {ident}"  # a ValueError names the file
+                raise pytest.UsageError(f"ganstab: --ganstab-compare{named}: {error}") from None
             state.notes.append(f"nothing to compare with: {error}")
         state.notes.extend(state.store.problems)
     config.stash[_STATE] = state
+
+
+def _given(value: Value) -> str:
+    """How the user asked for it: ``--ganstab-storage out``, ``GANSTAB_SAVE main``, ``--ganstab-autosave``."""
+    return value.source if value.raw in (None, True) else f"{value.source} {value.raw}"
 
 
 @pytest.hookimpl(trylast=True)  # after the core plugin has gathered the workers' records
@@ -91,6 +114,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             records,
             history.rules,
             alpha=history.alpha,
+            family=history.family,
             old_name=history.baseline.title,
             new_name="this run",
         )
@@ -111,11 +135,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if history.save:
         if records:
-            from ..history import git_commit
+            from ..history import StoreError, git_commit
 
-            history.saved = history.store.save(
-                records, history.name, commit=git_commit(session.config.rootpath)
-            )
+            try:
+                history.saved = history.store.save(
+                    records, history.name, commit=git_commit(session.config.rootpath)
+                )
+            except (OSError, StoreError) as error:  # checked at configure; the disk may have filled since
+                reason = getattr(error, "strerror", None) or str(error)
+                history.save_error = f"could not save this session into {history.store.path}: {reason}"
+                if session.exitstatus == pytest.ExitCode.OK:
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
         else:
             history.notes.append("nothing saved: no ganstab run in this session (did you pass --ganstab?)")
 
@@ -132,11 +162,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"ganstab: {note}", yellow=True)
     if state.saved is not None:
         terminalreporter.write_line(f"ganstab: saved run {state.saved.id} to {state.saved.path}")
+    if state.save_error is not None:
+        terminalreporter.write_line(f"ganstab: FAILED: {state.save_error}", red=True, bold=True)
     if state.comparison is not None and state.comparison.regressions:
         count = len(state.comparison.regressions)
         terminalreporter.write_line(
             f"ganstab: FAILED: {count} stability regression(s) beyond the rules "
-            f"{', '.join(str(rule) for rule in state.comparison.rules)} and unlikely to be seed noise",
+            f"{', '.join(str(rule) for rule in state.comparison.rules)} and unlikely to be seed noise "
+            f"(family-wise alpha {state.comparison.alpha:g} over the {state.comparison.family})",
             red=True,
             bold=True,
         )

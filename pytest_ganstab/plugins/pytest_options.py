@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from ..options import OPTIONS, Option, OptionError, Sources, Value, option
+from ..options import OPTIONS, Option, Sources, Value, option
 from ..options import lookup as lookup_value
+from ..parsers import OptionError
 from ..settings import Layer
 
 GROUP = "ganstab"

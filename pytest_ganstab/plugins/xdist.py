@@ -1,5 +1,10 @@
 """pytest-xdist plumbing: each worker takes its own GPU and its share of the CPU cores before torch loads,
-and sends its run records to the controller through ``workeroutput`` (as syrupy does).
+and sends the controller what it learnt through ``workeroutput`` (as syrupy does): its run records, its
+machine facts (torch, CUDA, the GPU it ran on: the controller has not loaded torch), and what other
+plugins hand it (``send``/``received``: the benchmark lines).
+
+Runs themselves stay on the workers: they hold networks and tensors, and the report and the traces are
+written by the worker that trained them, into the same folder the controller names.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .state import SESSION
+from .. import machine
+from .state import SESSION, sorted_records
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
 RECORDS_KEY = "ganstab_records"  # in xdist's workeroutput
+MACHINE_KEY = "ganstab_machine"
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -43,20 +50,47 @@ def prepare_worker(config: pytest.Config, settings: Settings) -> None:
             os.environ["CUDA_VISIBLE_DEVICES"] = pinned
 
 
+def send(config: pytest.Config, key: str, value: Any) -> None:
+    """On a worker: hand ``value`` (JSON-safe) to the controller under ``key``; elsewhere nothing."""
+    if is_worker(config):
+        config.workeroutput[key] = json.dumps(value)  # type: ignore[attr-defined]
+
+
+def received(node: Any, key: str) -> Any:
+    """On the controller: what the finished worker ``node`` sent under ``key``; None if nothing."""
+    payload = getattr(node, "workeroutput", {}).get(key)
+    return None if payload is None else json.loads(payload)
+
+
 def send_records(config: pytest.Config) -> None:
-    """On a worker, at session end: hand this worker's records to the controller."""
+    """On a worker, at session end: hand this worker's records and machine facts to the controller."""
     if is_worker(config) and SESSION in config.stash:
-        config.workeroutput[RECORDS_KEY] = json.dumps(config.stash[SESSION].records)  # type: ignore[attr-defined]
+        send(config, RECORDS_KEY, config.stash[SESSION].records)
+        send(config, MACHINE_KEY, machine.worker_facts())
 
 
 def receive_records(node: Any) -> None:
-    """On the controller, when a worker finishes: take in the records it made."""
-    payload = getattr(node, "workeroutput", {}).get(RECORDS_KEY)
-    if payload is None:
+    """On the controller, when a worker finishes: take in the records it made and where it ran."""
+    facts = received(node, MACHINE_KEY)
+    if facts is not None:
+        machine.add_worker(_worker_name(node), facts)
+    records = received(node, RECORDS_KEY)
+    if records is None:
         return
     state = node.config.stash[SESSION]
-    state.records.extend(json.loads(payload))
-    state.records.sort(key=lambda record: str(record.get("test")))  # workers finish in any order
+    state.records[:] = sorted_records([*state.records, *records])  # workers finish in any order
+
+
+def forget_workers(config: pytest.Config) -> None:
+    """On the controller (or a plain run): start and end a session with no worker's machine facts."""
+    if not is_worker(config):
+        machine.forget_workers()
+
+
+def _worker_name(node: Any) -> str:
+    workerinput = getattr(node, "workerinput", None) or {}
+    gateway = getattr(node, "gateway", None)
+    return str(workerinput.get("workerid") or getattr(gateway, "id", "worker"))
 
 
 def pinned_gpu(worker: str | None, visible: str | None, gpu_count: int) -> str | None:

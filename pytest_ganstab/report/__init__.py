@@ -20,9 +20,18 @@ from .page import STATUS_ORDER, write_index
 from .samples import N_SAMPLES, samples_figure
 
 if TYPE_CHECKING:
+    from ..findings import Finding
     from ..run import Run
 
-__all__ = ["STATUS_ORDER", "Section", "render_section", "render_sections", "write_index", "write_report"]
+__all__ = [
+    "STATUS_ORDER",
+    "Section",
+    "render_section",
+    "render_sections",
+    "run_figures",
+    "write_index",
+    "write_report",
+]
 
 INSTALL_HINT = "pip install 'pytest-ganstab[report]'"
 
@@ -99,6 +108,23 @@ def render_sections(
     return sections
 
 
+def run_figures(
+    run: Run, findings: list[Finding] | None = None, curves: CurvePanels | None = None
+) -> dict[str, bytes]:
+    """One Run's PNGs: ``samples`` (its final samples) and, when it was probed, ``curves`` (its training
+    curves with the failing steps of ``findings`` marked; by default its asserted findings, else a
+    diagnosis). The report's page and pytest-html's rows show the same pictures."""
+    if findings is None:
+        from ..assertions import diagnose
+
+        findings = list(run.findings) or (diagnose(run) if not run.trace.empty else [])
+    samples = run.samples(N_SAMPLES).cpu().numpy()
+    figures = {"samples": encode(samples_figure(run, samples))}
+    if not run.trace.empty:
+        figures["curves"] = (curves or CurvePanels()).render(run, findings)
+    return figures
+
+
 def render_section(
     run: Run,
     directory: Path,
@@ -118,10 +144,7 @@ def render_section(
     asserted = list(run.findings)
     probed = not run.trace.empty  # a Run trained with probes=False has no curves and no diagnosis
     findings = asserted or (diagnose(run) if probed else [])
-    samples = run.samples(N_SAMPLES).cpu().numpy()
-    figures = {"samples": encode(samples_figure(run, samples))}
-    if probed:
-        figures["curves"] = (curves or CurvePanels()).render(run, findings)
+    figures = run_figures(run, findings, curves)
     for name, png in figures.items():
         (folder / f"{name}.png").write_bytes(png)
     status = page.status(outcome, asserted)
