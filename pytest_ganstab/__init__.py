@@ -19,7 +19,11 @@ _EXPORTS = {
     "list_recipes": "recipes",
     "Recipe": "recipes",
     "GANLoss": "losses",
+    "custom_loss": "losses",
     "train": "engine",
+    "Monitor": "user",
+    "monitor": "user",
+    "as_toy": "data",
     "Run": "run",
     "metrics": None,
     "Finding": "findings",
@@ -29,6 +33,7 @@ _EXPORTS = {
     "assert_mode_coverage": "assertions",
     "assert_no_divergence": "assertions",
     "assert_stable": "assertions",
+    "assert_class_coverage": "assertions.classes",
     "diagnose": "assertions",
     "DiscriminatorDominanceError": "findings",
     "GradientHealthError": "findings",
@@ -54,7 +59,9 @@ if TYPE_CHECKING:  # explicit re-exports ("x as x") so strict type checkers see 
     from .assertions import assert_no_divergence as assert_no_divergence
     from .assertions import assert_stable as assert_stable
     from .assertions import diagnose as diagnose
+    from .assertions.classes import assert_class_coverage as assert_class_coverage
     from .catalog import KEY_METRICS as KEY_METRICS
+    from .data import as_toy as as_toy
     from .engine import train as train
     from .findings import DiscriminatorDominanceError as DiscriminatorDominanceError
     from .findings import DivergenceError as DivergenceError
@@ -64,6 +71,7 @@ if TYPE_CHECKING:  # explicit re-exports ("x as x") so strict type checkers see 
     from .findings import StabilityError as StabilityError
     from .history import load_store as load_store
     from .losses import GANLoss as GANLoss
+    from .losses import custom_loss as custom_loss
     from .plugins.trainer import GanStab as GanStab
     from .recipes import Recipe as Recipe
     from .recipes import list_recipes as list_recipes
@@ -75,6 +83,8 @@ if TYPE_CHECKING:  # explicit re-exports ("x as x") so strict type checkers see 
     from .toys import Toy as Toy
     from .toys import list_toys as list_toys
     from .toys import toy as toy
+    from .user import Monitor as Monitor
+    from .user import monitor as monitor
 
 
 def __getattr__(name: str) -> Any:

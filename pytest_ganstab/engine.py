@@ -9,46 +9,35 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from . import rng
+from .assemble import build_networks, choose_loss, optimizer_notes, sigmoid_note
+from .data import as_toy
 from .devices import resolve_device, synchronize
-from .losses import LOSSES, GANLoss, get_loss, gradient_penalty, zero_centred_penalty
-from .nets import Stacks, build_mlps
-from .optimizers import make_optimizer
+from .losses import GANLoss, gradient_penalty, zero_centred_penalty
+from .nets import Stacks
+from .optimizers import OptimizerFactory, SchedulerFactory, make_optimizer, make_scheduler
+from .probes import SIGMOID_STEPS, probe_row, trace_frame
 from .recipes import Recipe, list_recipes
 from .recipes import recipe as get_recipe
 from .run import PROBES, Run
 from .toys import Toy
-from .toys import toy as get_toy
 
 Progress = Callable[[int, int], None]
 
 
 def seed_indices(seeds: int | Sequence[int]) -> list[int]:
     """``seeds=8`` means seeds 0..7; a list picks seeds by index (``seeds=[5]`` reruns seed 5 alone)."""
-    if isinstance(seeds, bool | str) or not isinstance(seeds, int | Sequence):
-        raise TypeError(f"seeds={seeds!r}: give a count (seeds=8) or seed indices (seeds=[3, 5])")
-    if isinstance(seeds, int):
-        if seeds < 1:
-            raise ValueError(f"seeds={seeds}: train at least 1 seed (seeds=8 is a good default)")
-        return list(range(seeds))
-    indices = [int(k) for k in seeds]
-    if not indices or min(indices) < 0 or len(set(indices)) != len(indices):
-        raise ValueError(
-            f"seeds={list(seeds)!r}: seed indices must be distinct, non-negative, and at least one"
-        )
-    return indices
+    return rng.seed_indices(seeds)
 
 
 def train(
     recipe: str | Recipe = "nonsaturating",
-    data: str | Toy = "ring8",
+    data: Any = "ring8",
     *,
     seeds: int | Sequence[int] = 8,
     steps: int = 1000,
@@ -59,8 +48,12 @@ def train(
     progress: Progress | None = None,
     generator: Any = None,
     discriminator: Any = None,
-    loss: str | GANLoss | None = None,
+    loss: Any = None,
     name: str | None = None,
+    conditional: bool = False,
+    optimizer: OptimizerFactory | None = None,
+    scheduler: SchedulerFactory | None = None,
+    score: Any = None,
 ) -> Run:
     """Train ``seeds`` independent seeds of ``recipe`` on ``data`` for ``steps`` steps and return the Run.
 
@@ -69,41 +62,63 @@ def train(
     A NaN or Inf in one seed is recorded in ``Run.first_nonfinite_step`` and the trace; it never stops
     the other seeds.
 
+    ``data``: a toy name or ``Toy``, or your own data: a tensor ``[N, ...]``, ``(x, labels)``, a
+    ``Dataset``/``DataLoader`` or a function ``f(n)`` (see ``pytest_ganstab.data.as_toy``).
     ``generator`` and ``discriminator`` replace the recipe's MLPs with your own ``torch.nn.Module``
-    classes or factories (one seed's modules; see ``pytest_ganstab.usermodules``); ``loss`` replaces
-    the recipe's loss by name or with a ``GANLoss``.
+    classes or factories (one seed's modules; see ``pytest_ganstab.user``); ``score`` picks D's score
+    from a tuple it returns (an index, a key or a callable). ``conditional=True`` trains ``G(z, y)`` and
+    ``D(x, y)`` on labelled data (a toy's mode is its class). ``loss`` is a loss name, a ``GANLoss`` or
+    a pair of plain functions ``(d(fake_scores, real_scores), g(fake_scores))``. ``optimizer`` is a
+    factory ``f(params, lr)`` (lr: the recipe's g_lr or d_lr) building any elementwise ``torch.optim``
+    optimiser; ``scheduler`` a factory ``f(optimizer)`` of an lr scheduler, stepped once per step.
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe={recipe!r}: give a recipe name ({', '.join(list_recipes())}) or a Recipe")
-    toy = get_toy(data) if isinstance(data, str) else data
-    if not isinstance(toy, Toy):
-        raise TypeError(f"data={data!r}: give a toy name or a Toy (see pytest_ganstab.list_toys())")
-    indices = seed_indices(seeds)
+    toy = as_toy(data)
+    indices = rng.seed_indices(seeds)
+    seed = rng.check_base_seed(seed)
     for key, value in (("steps", steps), ("record_every", record_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key}={value!r}: must be an integer of at least 1")
     dev = resolve_device(device)
     keys = rng.seed_keys(seed, indices, dev)
-    objective = get_loss(loss if loss is not None else recipe.loss)
-    if objective.name in LOSSES and objective is LOSSES[objective.name]:
-        # The Run's recipe says which objective was trained (history, diagnoses); it re-validates too.
-        recipe = replace(recipe, loss=objective.name)
-    if generator is None and discriminator is None:
-        nets = build_mlps(recipe, toy, keys)
-    else:
-        from .usermodules import build_user_stacks
-
-        nets = build_user_stacks(generator, discriminator, recipe, toy, seed, indices, dev)
-        nets.from_recipe = False
-    if objective.name not in LOSSES or objective is not LOSSES[objective.name]:
-        nets.notes.append(f"loss: your GANLoss {objective.name!r} replaced the recipe's {recipe.loss!r}")
-    loop = _Loop(recipe, objective, toy, nets, keys, steps, record_every if probes else None)
+    recipe, objective, loss_note = choose_loss(recipe, loss)
+    nets, recipe, classes = build_networks(
+        recipe, toy, keys, seed, indices, generator, discriminator, conditional, score
+    )
+    nets.notes += [note for note in (getattr(toy, "note", ""), loss_note) if note]
+    opt_g = make_optimizer(nets.generator.parameters(), recipe, recipe.g_lr, optimizer, seeds=len(indices))
+    opt_d = make_optimizer(
+        nets.discriminator.parameters(), recipe, recipe.d_lr, optimizer, seeds=len(indices)
+    )
+    recipe, notes = optimizer_notes(recipe, opt_g, opt_d, optimizer, scheduler)
+    nets.notes += notes
+    schedulers = [make_scheduler(scheduler, opt, "scheduler") for opt in (opt_g, opt_d)]
+    loop = _Loop(
+        recipe,
+        objective,
+        toy,
+        nets,
+        keys,
+        steps,
+        record_every if probes else None,
+        classes=classes,
+        optimizers=(opt_g, opt_d),
+        schedulers=[s for s in schedulers if s is not None],
+    )
     synchronize(dev)
     started = time.perf_counter()
     loop.run(progress)
     synchronize(dev)
     wall = time.perf_counter() - started
+    trace = loop.trace(indices)
+    user = tuple(role for role, spec in (("generator", generator), ("discriminator", discriminator)) if spec)
+    # A D whose graph ends in a sigmoid and whose every output lay in (0, 1): the evidence needs both, as
+    # a small logit D's outputs can all be positive and small at first (a bias-dominated start).
+    sigmoid = bool(getattr(nets.discriminator, "ends_in_sigmoid", False)) and bool(loop.unit_outputs.cpu())
+    if sigmoid:
+        nets.notes.append(sigmoid_note(nets.discriminator, objective, min(steps, SIGMOID_STEPS)))
     return Run(
         recipe=recipe,
         toy=toy,
@@ -112,11 +127,20 @@ def train(
         steps=steps,
         device=str(dev),
         wall_time_s=wall,
-        trace=loop.trace(indices),
+        trace=trace,
         first_nonfinite_step=loop.first_nonfinite.cpu().numpy(),
         nets=nets,
         name=name,
+        classes=classes,
+        objective=objective,
+        sigmoid_d=sigmoid and not _by_function(objective),
+        user_modules=user,
     )
+
+
+def _by_function(loss: GANLoss) -> bool:
+    """A loss of plain functions may be written for probabilities, where a final Sigmoid is intended."""
+    return hasattr(loss, "d_function")
 
 
 class _Loop:
@@ -131,11 +155,21 @@ class _Loop:
         keys: torch.Tensor,
         steps: int,
         record_every: int | None,
+        *,
+        classes: int = 0,
+        optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer] | None = None,
+        schedulers: Sequence[Any] = (),
     ) -> None:
         self.recipe, self.loss, self.toy, self.keys, self.steps = recipe, loss, toy, keys, steps
         self.g, self.d = nets.generator, nets.discriminator
-        self.opt_g = make_optimizer(self.g.parameters(), recipe, recipe.g_lr)
-        self.opt_d = make_optimizer(self.d.parameters(), recipe, recipe.d_lr)
+        self.classes = classes
+        if optimizers is None:
+            optimizers = (
+                make_optimizer(self.g.parameters(), recipe, recipe.g_lr),
+                make_optimizer(self.d.parameters(), recipe, recipe.d_lr),
+            )
+        self.opt_g, self.opt_d = optimizers
+        self.schedulers = list(schedulers)
         self.record_steps = [] if record_every is None else _record_steps(steps, record_every)
         self.g_layers = len(self.g.layer_names)
         self.d_layers = len(self.d.layer_names)
@@ -143,12 +177,16 @@ class _Loop:
         device = keys.device
         self.buffer = torch.full((len(self.record_steps), keys.shape[0], width), float("nan"), device=device)
         self.first_nonfinite = torch.full((keys.shape[0],), -1, dtype=torch.int64, device=device)
+        # Whether every score D gave in the first steps lay inside (0, 1): a D that ends in Sigmoid.
+        self.unit_outputs = torch.ones((), dtype=torch.bool, device=device)
 
     def run(self, progress: Progress | None) -> None:
         record_at = dict(zip(self.record_steps, range(len(self.record_steps)), strict=True))
         report_every = max(1, self.steps // 100)
         for step in range(self.steps):
             self.step(step, record_at.get(step))
+            for scheduler in self.schedulers:
+                scheduler.step()
             if progress is not None and ((step + 1) % report_every == 0 or step + 1 == self.steps):
                 progress(step + 1, self.steps)
 
@@ -156,14 +194,19 @@ class _Loop:
         recipe, loss, keys = self.recipe, self.loss, self.keys
         batch = recipe.batch_size
         for critic in range(recipe.n_critic):
-            real = self.toy.sample_stacked(keys, rng.stream_id(rng.REAL, step, critic), batch)
+            real, labels = self._real(step, critic, batch)
             latents = rng.normal(keys, rng.stream_id(rng.LATENT_D, step, critic), (batch, recipe.latent_dim))
             with torch.no_grad():
-                fake = self.g(latents)
-            real_scores = self.d(real).squeeze(-1)
-            fake_scores = self.d(fake).squeeze(-1)
+                fake = self.g(latents, *labels)  # a conditional D sees fakes of the real batch's classes
+            real_scores = self.d(real, *labels).squeeze(-1)
+            fake_scores = self.d(fake, *labels).squeeze(-1)
+            if step < SIGMOID_STEPS:
+                inside = ((real_scores > 0) & (real_scores < 1)).all() & (
+                    (fake_scores > 0) & (fake_scores < 1)
+                ).all()
+                self.unit_outputs = self.unit_outputs & inside
             d_loss = loss.d_loss(real_scores, fake_scores, recipe.real_label)
-            penalty = self._penalty(real, fake, step, critic)
+            penalty = self._penalty(real, fake, labels, step, critic)
             self.opt_d.zero_grad(set_to_none=True)
             (d_loss + penalty).sum().backward()  # type: ignore[no-untyped-call]
             self.opt_d.step()
@@ -173,8 +216,9 @@ class _Loop:
                         param.clamp_(-recipe.clip, recipe.clip)
 
         latents = rng.normal(keys, rng.stream_id(rng.LATENT_G, step), (batch, recipe.latent_dim))
-        fake = self.g(latents)
-        g_scores = self.d(fake).squeeze(-1)
+        labels = self._fake_labels(step, batch)
+        fake = self.g(latents, *labels)
+        g_scores = self.d(fake, *labels).squeeze(-1)
         g_loss = loss.g_loss(g_scores)
         g_params = self.g.parameters()
         # autograd.grad, not backward: D's parameter gradients are not needed for G's step.
@@ -188,16 +232,36 @@ class _Loop:
             bad |= self._record(record, d_loss, penalty, g_loss, real_scores, fake_scores, fake_grad, batch)
         self.first_nonfinite = torch.where(bad & (self.first_nonfinite < 0), step, self.first_nonfinite)
 
-    def _penalty(self, real: torch.Tensor, fake: torch.Tensor, step: int, critic: int) -> torch.Tensor:
+    def _real(self, step: int, critic: int, batch: int) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The real batch, with its classes for a conditional GAN."""
+        stream = rng.stream_id(rng.REAL, step, critic)
+        if not self.classes:
+            return self.toy.sample_stacked(self.keys, stream, batch), ()
+        real, labels = self.toy.sample_labelled_stacked(self.keys, stream, batch)
+        return real, (labels,)
+
+    def _fake_labels(self, step: int, batch: int) -> tuple[torch.Tensor, ...]:
+        """The classes G is asked for in its step, drawn as the data's classes are (its class prior)."""
+        if not self.classes:
+            return ()
+        return (self.toy.sample_labelled_stacked(self.keys, rng.stream_id(rng.LABEL_G, step), batch)[1],)
+
+    def _penalty(
+        self, real: torch.Tensor, fake: torch.Tensor, labels: tuple[torch.Tensor, ...], step: int, critic: int
+    ) -> torch.Tensor:
         recipe = self.recipe
         penalty = torch.zeros(self.keys.shape[0], device=self.keys.device)
+
+        def d(x: torch.Tensor) -> torch.Tensor:
+            return self.d(x, *labels)
+
         if recipe.gp_weight:
             mix = rng.uniform(self.keys, rng.stream_id(rng.MIX, step, critic), (recipe.batch_size,))
-            penalty = penalty + recipe.gp_weight * gradient_penalty(self.d, real, fake, mix)
+            penalty = penalty + recipe.gp_weight * gradient_penalty(d, real, fake, mix)
         if recipe.r1_weight:
-            penalty = penalty + recipe.r1_weight * zero_centred_penalty(self.d, real)
+            penalty = penalty + recipe.r1_weight * zero_centred_penalty(d, real)
         if recipe.r2_weight:
-            penalty = penalty + recipe.r2_weight * zero_centred_penalty(self.d, fake)
+            penalty = penalty + recipe.r2_weight * zero_centred_penalty(d, fake)
         return penalty
 
     @torch.no_grad()
@@ -215,49 +279,17 @@ class _Loop:
         """Write one trace row; return which seeds saw a non-finite value (gradients included)."""
         g_layers = self.g.layer_grad_sq_norms()
         d_layers = self.d.layer_grad_sq_norms()
-        g_norm = g_layers.sum(1).sqrt()
-        d_norm = d_layers.sum(1).sqrt()
         # ∂(mean loss)/∂x_i is ∂ℓ_i/∂x_i / B: scale back to a per-sample signal, independent of B.
         signal = fake_grad.flatten(2).norm(dim=-1).mean(-1) * batch
-        nonfinite = ~torch.isfinite(d_loss + g_loss + g_norm + d_norm + signal)
-        values = [
-            d_loss,
-            penalty,
-            g_loss,
-            self.loss.confidence(real_scores).mean(-1),
-            self.loss.confidence(fake_scores).mean(-1),
-            batch_auc(real_scores, fake_scores),
-            g_norm,
-            d_norm,
-            signal,
-            nonfinite.float(),
-        ]
-        self.buffer[row, :, : len(PROBES)] = torch.stack(values, dim=1)
-        self.buffer[row, :, len(PROBES) :] = torch.cat((g_layers, d_layers), dim=1).sqrt()
+        values, nonfinite = probe_row(
+            self.loss, d_loss, penalty, g_loss, real_scores, fake_scores, signal, g_layers, d_layers
+        )
+        self.buffer[row] = values
         return nonfinite
 
     def trace(self, seeds: list[int]) -> pd.DataFrame:
         data = self.buffer.cpu().numpy()  # the one host transfer of the run
-        records, n_seeds, _ = data.shape
-        columns = [
-            *PROBES,
-            *(f"g_grad_norm.{name}" for name in self.g.layer_names),
-            *(f"d_grad_norm.{name}" for name in self.d.layer_names),
-        ]
-        frame = pd.DataFrame(data.reshape(records * n_seeds, len(columns)), columns=columns)
-        frame.insert(0, "step", np.repeat(np.asarray(self.record_steps, dtype=np.int64), n_seeds))
-        frame.insert(0, "seed", np.tile(np.asarray(seeds, dtype=np.int64), records))
-        frame["nonfinite"] = frame["nonfinite"].fillna(1).astype(bool)
-        return frame.sort_values(["seed", "step"], kind="stable").reset_index(drop=True)
-
-
-def batch_auc(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """P(score_real > score_fake) + ½ P(tie) per seed, exactly, from ``[S, B]`` scores, in O(B log B)."""
-    fake_sorted = fake.sort(dim=-1).values.contiguous()
-    real = real.contiguous()
-    below = torch.searchsorted(fake_sorted, real, side="left")
-    at_or_below = torch.searchsorted(fake_sorted, real, side="right")
-    return (below + at_or_below).to(real.dtype).mean(-1) / (2 * fake.shape[-1])
+        return trace_frame(data, self.record_steps, seeds, self.g.layer_names, self.d.layer_names)
 
 
 def _record_steps(steps: int, every: int) -> list[int]:

@@ -239,12 +239,14 @@ def train_reference(
     draws: Draws | None = None,
     device: str | torch.device = "cpu",
     probes: bool = True,
+    watch: Callable[[nn.Module, nn.Module, torch.optim.Optimizer, torch.optim.Optimizer], Any] | None = None,
 ) -> ReferenceRun:
     """Train one seed the usual way, step for step as the engine does (n_critic D steps, then one G step).
 
     By default seed ``index`` of ``base_seed`` (the engine's initialisation and draws); pass
     ``base_seed=None`` and ``draws=TorchDraws(...)`` for the plain loop with torch's own RNG.
     ``probes`` records the engine's probes every step, as a trace with the engine's columns.
+    ``watch(g, d, opt_g, opt_d)`` is called once both exist, before training (``Monitor.watch``).
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     toy = get_toy(data) if isinstance(data, str) else data
@@ -258,6 +260,8 @@ def train_reference(
     g, d = networks(recipe, toy, base_seed=base_seed, index=index, device=dev)
     opt_g = make_optimizer(list(g.parameters()), recipe, recipe.g_lr)
     opt_d = make_optimizer(list(d.parameters()), recipe, recipe.d_lr)
+    if watch is not None:
+        watch(g, d, opt_g, opt_d)
     d_objective, g_objective = _LOSSES[recipe.loss]
     confidence = torch.sigmoid if recipe.loss in _PROBABILITY_LOSSES else (lambda s: s)
     batch, latent_dim = recipe.batch_size, recipe.latent_dim

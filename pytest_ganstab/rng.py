@@ -9,6 +9,7 @@ The hash is a few integer ops on the device, so drawing needs no generator state
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -50,6 +51,40 @@ def _mix_int(value: int) -> int:
 def seed_key(base_seed: int, index: int) -> int:
     """The key of seed ``index`` of a run started from ``base_seed``."""
     return _signed(_mix_int(_mix_int(base_seed) + _GOLDEN * (index + 1)))
+
+
+def check_base_seed(seed: Any, what: str = "seed") -> int:
+    """The base seed as an int, or one clear error: it is hashed as 64 bits, so a negative seed would
+    silently alias 2⁶⁴ − |seed| (and the pytest option refuses negatives)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"{what}={seed!r}: the base seed must be a non-negative integer, e.g. {what}=0")
+    if not 0 <= seed < 1 << 63:
+        raise ValueError(f"{what}={seed}: the base seed must be a non-negative integer below 2**63, e.g. 0")
+    return seed
+
+
+def seed_indices(seeds: Any) -> list[int]:
+    """``seeds=8`` means seeds 0..7; a list picks seeds by index (``seeds=[5]`` reruns seed 5 alone)."""
+    if isinstance(seeds, bool | str | bytes) or not isinstance(seeds, int | Sequence):
+        raise TypeError(f"seeds={seeds!r}: give a count (seeds=8) or seed indices (seeds=[3, 5])")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds={seeds}: train at least 1 seed (seeds=8 is a good default)")
+        return list(range(seeds))
+    if any(isinstance(k, bool) or not isinstance(k, int) for k in seeds):
+        raise TypeError(f"seeds={list(seeds)!r}: seed indices must be integers, e.g. seeds=[3, 5]")
+    indices = [int(k) for k in seeds]
+    if not indices or min(indices) < 0 or len(set(indices)) != len(indices):
+        raise ValueError(
+            f"seeds={list(seeds)!r}: seed indices must be distinct, non-negative, and at least one"
+        )
+    return indices
+
+
+def torch_seed(base_seed: int, index: int, purpose: int) -> int:
+    """A non-negative ``torch.manual_seed`` value that depends only on (base seed, seed index, purpose):
+    for the draws we do not make ourselves (a user's module init, Dropout, their own training loop)."""
+    return stream_id(seed_key(base_seed, index), purpose) & 0x7FFF_FFFF_FFFF_FFFF
 
 
 def seed_keys(base_seed: int, indices: Sequence[int], device: torch.device | str) -> torch.Tensor:
@@ -102,3 +137,8 @@ G_INIT, D_INIT, REAL, LATENT_D, LATENT_G, MIX = range(6)
 USER_G_INIT, USER_D_INIT, USER_G_CALLS, USER_D_CALLS = range(0x6A0, 0x6A4)
 # The fixed latents that a Run's samples (and so its mode coverage) are drawn from.
 EVAL = stream_id(0x5EED, 0xE7A1)
+# Conditional GANs: the class labels G is asked for in D's and G's steps (real labels come with the data).
+LABEL_D, LABEL_G = range(6, 8)
+# The torch seed a user's own training loop runs under (``Monitor``), and the one a sampling callable
+# given as data draws under, per step; the rows held out of a user's data set for the metrics.
+USER_LOOP, USER_DATA_CALLS, HOLDOUT = range(0x6A4, 0x6A7)

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from . import rng
+from .conditional import eval_labels
 from .nets import Stacks
 from .recipes import Recipe
 from .toys import Toy
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .findings import Finding
+    from .losses import GANLoss
 
 # Trace columns besides seed and step, one row per seed and recorded step; the metrics read these names.
 PROBES = (
@@ -51,6 +53,12 @@ class Run:
     name: str | None = None
     # Every assert_* helper appends what it judged, so summaries and reports show verdicts.
     findings: list[Finding] = field(default_factory=list)
+    classes: int = 0  # a conditional GAN's classes (G(z, y), D(x, y)); 0 for an unconditional one
+    objective: GANLoss | None = field(default=None, repr=False)  # the loss trained, when known
+    # D's outputs all lay in (0, 1) at the first steps while the loss takes logits: D ends in Sigmoid.
+    sigmoid_d: bool = False
+    user_modules: tuple[str, ...] = ()  # "generator", "discriminator": the networks that are the user's
+    own_loop: bool = False  # recorded by a Monitor from the user's own training loop, not by the engine
 
     @property
     def notes(self) -> list[str]:
@@ -76,7 +84,16 @@ class Run:
             raise ValueError(f"samples: n={n} must be at least 1")
         keys = rng.seed_keys(self.base_seed, self.seeds, self.device)
         latents = rng.normal(keys, rng.EVAL, (n, self.recipe.latent_dim))
-        return self.nets.generator(latents).float()
+        if not self.classes:
+            return self.nets.generator(latents).float()
+        labels = self.sample_labels(n).expand(self.n_seeds, -1)
+        return self.nets.generator(latents, labels).float()  # type: ignore[call-arg]
+
+    def sample_labels(self, n: int = 2500) -> torch.Tensor:
+        """The classes ``samples(n)`` asks a conditional G for, ``[n]``: every class in turn."""
+        if not self.classes:
+            raise ValueError(f"run {self.label!r} is not conditional: its samples have no labels")
+        return eval_labels(n, self.classes, self.device)
 
     def seed_trace(self, seed: int) -> pd.DataFrame:
         """The trace of one seed (by its index, as in ``seeds``)."""

@@ -31,6 +31,10 @@ class Thresholds:
     min_hq: float = 0.5  # share of high-quality samples (docs/design.md §4) needed
     max_reverse_kl: float | None = 0.5  # nats; None: not judged
     samples: int = 2500  # samples from fixed latents that coverage is measured on (the papers' 2,500)
+    # Conditional GANs: the share of samples on the mode of the class asked for (1/C when G ignores y) …
+    min_on_class: float = 0.5
+    # … and the mean per-class k-NN recall of that class's real samples (≈ 0 when G collapses in a class).
+    min_class_recall: float = 0.25
 
     def __post_init__(self) -> None:
         problems = [problem for problem in _problems(self) if problem]
@@ -72,6 +76,8 @@ def _problems(t: Thresholds) -> list[str | None]:
         if t.max_reverse_kl is None or (_is_number(t.max_reverse_kl) and t.max_reverse_kl >= 0)
         else f"max_reverse_kl={t.max_reverse_kl!r} must be 0 or more nats, or None not to judge it",
         _integer("samples", t.samples, hint=" (the papers use 2500)"),
+        _share("min_on_class", t.min_on_class, closed=True),
+        _share("min_class_recall", t.min_class_recall, closed=True),
     ]
 
 

@@ -20,6 +20,7 @@ from . import rng
 # docs/design.md §4: 3 sd for 2-D toys, 10 sd when the toy lives in many dimensions.
 HQ_THRESHOLD_2D = 3.0
 HQ_THRESHOLD_HIGH_DIM = 10.0
+HOLDOUT_SEED = 0x401D  # the generator of a toy's held-out samples
 
 
 class Toy(ABC):
@@ -43,6 +44,11 @@ class Toy(ABC):
         return 0 if self.centers is None else int(self.centers.shape[0])
 
     @property
+    def classes(self) -> int:
+        """Classes a conditional GAN can ask for: the mode index is the class (0 for toys without modes)."""
+        return self.n_modes
+
+    @property
     @abstractmethod
     def noise_dim(self) -> int:
         """How many standard normals one sample consumes."""
@@ -50,6 +56,10 @@ class Toy(ABC):
     @abstractmethod
     def transform(self, u: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """Map uniforms ``[..., n]`` and normals ``[..., n, noise_dim]`` to samples ``[..., n, dim]``."""
+
+    def labelled_transform(self, u: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``transform`` and each sample's class (its mode); only toys with modes have classes."""
+        raise ValueError(f"toy {self.name!r} has no modes, so no classes for a conditional GAN")
 
     def sample(
         self,
@@ -59,17 +69,44 @@ class Toy(ABC):
         device: torch.device | str | None = None,
     ) -> torch.Tensor:
         """``n`` samples ``[n, dim]`` drawn from ``generator`` (torch's global RNG if None)."""
-        if generator is not None and device is None:
-            device = generator.device
-        u = torch.rand(n, generator=generator, device=device)
-        eps = torch.randn(n, self.noise_dim, generator=generator, device=device)
-        return self.transform(u, eps)
+        return self.transform(*self._noise(n, generator, device))
+
+    def sample_labelled(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` samples ``[n, dim]`` and their classes ``[n]`` (int64), as ``sample`` draws them."""
+        return self.labelled_transform(*self._noise(n, generator, device))
 
     def sample_stacked(self, keys: torch.Tensor, stream: int, n: int) -> torch.Tensor:
         """``n`` samples for each seed key, ``[S, n, dim]``, from the engine's counter-based streams."""
+        return self.transform(*self._stacked_noise(keys, stream, n))
+
+    def sample_labelled_stacked(
+        self, keys: torch.Tensor, stream: int, n: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``sample_stacked`` with each sample's class, ``[S, n]``: the same samples, labelled."""
+        return self.labelled_transform(*self._stacked_noise(keys, stream, n))
+
+    def _noise(
+        self, n: int, generator: torch.Generator | None, device: torch.device | str | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if generator is not None and device is None:
+            device = generator.device
+        u = torch.rand(n, generator=generator, device=device)
+        return u, torch.randn(n, self.noise_dim, generator=generator, device=device)
+
+    def _stacked_noise(self, keys: torch.Tensor, stream: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         u = rng.uniform(keys, stream, (n,))
-        eps = rng.normal(keys, rng.stream_id(stream, 1), (n, self.noise_dim))
-        return self.transform(u, eps)
+        return u, rng.normal(keys, rng.stream_id(stream, 1), (n, self.noise_dim))
+
+    def holdout(self, n: int) -> torch.Tensor:
+        """``n`` real samples ``[n, dim]`` that training never saw, for the distribution-free metrics: for a
+        toy, fresh draws from a fixed generator (training draws from the seeds' own streams)."""
+        return self.sample(n, generator=torch.Generator().manual_seed(HOLDOUT_SEED))
 
     def describe(self) -> dict[str, Any]:
         """Plain facts about the toy, for summaries and history files."""
@@ -108,6 +145,9 @@ class GaussianMixture(Toy):
         return int(self._plane_centers.shape[1])
 
     def transform(self, u: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return self.labelled_transform(u, eps)[0]
+
+    def labelled_transform(self, u: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if u.device not in self._on_device:
             self._on_device[u.device] = tuple(
                 tensor.to(u.device)
@@ -117,7 +157,7 @@ class GaussianMixture(Toy):
         cumulative, plane_centers, std, *embedding = self._on_device[u.device]
         mode = torch.searchsorted(cumulative, u.contiguous()).clamp_(max=cumulative.numel() - 1)
         x = plane_centers[mode] + std[mode].unsqueeze(-1) * eps
-        return x @ embedding[0] if embedding else x
+        return (x @ embedding[0] if embedding else x), mode
 
 
 class SwissRoll(Toy):
@@ -143,7 +183,8 @@ class SwissRoll(Toy):
 
 def ring(n: int = 8, radius: float = 1.0, std: float = 0.01) -> GaussianMixture:
     """``n`` equal modes on a circle; the defaults are PacGAN's ring of 8."""
-    _check_positive(n=n, radius=radius, std=std)
+    _check_counts(n=n)
+    _check_positive(radius=radius, std=std)
     angle = torch.arange(n, dtype=torch.float64) * (2 * math.pi / n)
     centers = radius * torch.stack((torch.cos(angle), torch.sin(angle)), dim=1)
     return _mixture(f"ring{n}", centers, std, HQ_THRESHOLD_2D)
@@ -151,7 +192,8 @@ def ring(n: int = 8, radius: float = 1.0, std: float = 0.01) -> GaussianMixture:
 
 def grid(n: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
     """``n``×``n`` equal modes on a square lattice centred at 0; the defaults are PacGAN's grid of 25."""
-    _check_positive(n=n, spacing=spacing, std=std)
+    _check_counts(n=n)
+    _check_positive(spacing=spacing, std=std)
     axis = (torch.arange(n, dtype=torch.float64) - (n - 1) / 2) * spacing
     centers = torch.cartesian_prod(axis, axis)
     return _mixture(f"grid{n * n}", centers, std, HQ_THRESHOLD_2D)
@@ -162,7 +204,8 @@ def embedded_ring(
 ) -> GaussianMixture:
     """The 2-D ring placed in ``dim`` dimensions by a fixed random orthonormal map; the noise stays in
     the ring's plane, so true samples are all high quality at 10 sd (docs/design.md §4)."""
-    _check_positive(n=n, radius=radius, std=std)
+    _check_counts(n=n, dim=dim)
+    _check_positive(radius=radius, std=std)
     if dim < 3:
         raise ValueError(f"embedded_ring: dim={dim} must be at least 3; use ring() for 2-D")
     plane = ring(n, radius, std)
@@ -181,21 +224,34 @@ def embedded_ring(
 def mixture1d(means: Sequence[float] = (-2.0, 0.0, 2.0), std: float = 0.1) -> GaussianMixture:
     """Equal 1-D Gaussian modes: the smallest toy on which a generator can drop a mode."""
     _check_positive(std=std)
-    if len(means) < 1:
-        raise ValueError("mixture1d: give at least one mean")
-    centers = torch.tensor(list(means), dtype=torch.float64).unsqueeze(1)
+    if isinstance(means, str | bytes) or not isinstance(means, Sequence) or len(means) < 1:
+        raise ValueError(f"mixture1d: means={means!r}: give a list of at least one number, e.g. [-2, 0, 2]")
+    if not all(_is_number(m) for m in means):
+        raise ValueError(f"mixture1d: means={list(means)!r} must all be finite numbers")
+    centers = torch.tensor([float(m) for m in means], dtype=torch.float64).unsqueeze(1)
     return _mixture(f"mixture1d-{len(means)}", centers, std, HQ_THRESHOLD_2D)
 
 
-def blobs(size: int = 16, per_side: int = 3, blob_sd: float = 1.5, std: float = 0.05) -> GaussianMixture:
-    """``size``×``size`` one-channel images in [-1, 1] of a bright blob at one of ``per_side``² positions.
+def blobs(
+    size: int = 16,
+    per_side: int = 3,
+    blob_sd: float | None = None,
+    std: float = 0.05,
+    channels: int = 1,
+) -> GaussianMixture:
+    """``channels``×``size``×``size`` images in [-1, 1] of a bright blob at one of ``per_side``² positions.
 
-    A mode is a blob position: the centres are the noiseless images, and an image belongs to the
-    nearest. The pixel noise fills all size² dimensions, so a true sample lies about ``size`` sd from
-    its centre (P[χ²ₖ < t²] with k = size²); the HQ threshold is set to 1.25 ``size`` sd to match,
-    still far below half the distance between two positions.
+    A mode is a blob position: the centres are the noiseless images (the same blob in every channel),
+    and an image belongs to the nearest. ``blob_sd`` defaults to 1.5 pixels at size 16, scaled with the
+    size. The pixel noise fills all ``dim`` = channels·size² dimensions, so a true sample lies about √dim
+    sd from its centre (P[χ²ₖ < t²] with k = dim); the HQ threshold is 1.25 √dim sd to match, still far
+    below half the distance between two positions.
     """
-    _check_positive(size=size, per_side=per_side, blob_sd=blob_sd, std=std)
+    _check_counts(size=size, per_side=per_side, channels=channels)
+    if size < 2 or per_side > size:
+        raise ValueError(f"blobs: size={size} must be at least 2 and at least per_side={per_side}")
+    blob_sd = 1.5 * size / 16 if blob_sd is None else blob_sd
+    _check_positive(blob_sd=blob_sd, std=std)
     coords = torch.arange(size, dtype=torch.float64)
     spots = (torch.arange(per_side, dtype=torch.float64) + 0.5) * (size / per_side) - 0.5
     images = []
@@ -204,10 +260,11 @@ def blobs(size: int = 16, per_side: int = 3, blob_sd: float = 1.5, std: float = 
             bump = torch.exp(
                 -((coords[:, None] - row) ** 2 + (coords[None, :] - col) ** 2) / (2 * blob_sd**2)
             )
-            images.append((2 * bump - 1).flatten())
+            images.append((2 * bump - 1).flatten().repeat(channels))
     centers = torch.stack(images)
-    toy = _mixture(f"blobs{per_side * per_side}", centers, std, 1.25 * size)
-    toy.shape = (1, size, size)
+    suffix = "" if (size, channels) == (16, 1) else f"-{channels}x{size}x{size}"
+    toy = _mixture(f"blobs{per_side * per_side}{suffix}", centers, std, 1.25 * math.sqrt(centers.shape[1]))
+    toy.shape = (channels, size, size)
     return toy
 
 
@@ -222,10 +279,20 @@ def _mixture(name: str, centers: torch.Tensor, std: float, threshold: float) -> 
     )
 
 
-def _check_positive(**values: float) -> None:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_positive(**values: Any) -> None:
     for key, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{key}={value!r} must be positive")
+        if not (_is_number(value) and value > 0):
+            raise ValueError(f"{key}={value!r} must be a positive number")
+
+
+def _check_counts(**values: Any) -> None:
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{key}={value!r} must be a whole number of at least 1, e.g. {key}=8")
 
 
 _REGISTRY: dict[str, Callable[..., Toy]] = {
@@ -252,8 +319,8 @@ def toy(name: str | Toy, **options: Any) -> Toy:
         raise ValueError(f"unknown toy {name!r}; known toys: {', '.join(list_toys())}") from None
     try:
         return factory(**options)
-    except TypeError as error:
-        raise TypeError(f"toy {name!r}: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"toy {name!r}: {error}") from None
 
 
 def list_toys() -> list[str]:

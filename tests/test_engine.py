@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from pytest_ganstab import Run, recipe, rng, toy, train
-from pytest_ganstab.engine import _Loop, batch_auc
+from pytest_ganstab.engine import _Loop
 from pytest_ganstab.losses import get_loss
 from pytest_ganstab.nets import build_mlps
+from pytest_ganstab.probes import batch_auc
 from pytest_ganstab.run import PROBES
 
 SMALL = recipe("nonsaturating", width=16, batch_size=32)

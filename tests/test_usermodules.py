@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 import pytest_ganstab as ganstab
-from pytest_ganstab import usermodules
+from pytest_ganstab import user as usermodules
 from pytest_ganstab.recipes import Recipe
 from pytest_ganstab.run import Run
 
@@ -116,6 +116,7 @@ class SNCritic(nn.Module):
         return self.out(self.act(self.fc2(self.act(self.fc1(x)))))  # type: ignore[no-any-return]
 
 
+CPU_NOTE = usermodules.build.CPU_CONVOLUTIONS
 DCGAN = ganstab.recipe(
     "nonsaturating", latent_dim=NZ, batch_size=32, g_lr=1e-3, d_lr=1e-3, betas=(0.5, 0.999)
 )
@@ -126,8 +127,8 @@ def one_seed_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``train`` take the fallback path for every user module."""
     build = usermodules.build_user_stacks
 
-    def looped(*args: Any) -> Any:
-        return build(*args, batch=False)
+    def looped(*args: Any, **kwargs: Any) -> Any:
+        return build(*args, **kwargs, batch=False)
 
     monkeypatch.setattr(usermodules, "build_user_stacks", looped)
 
@@ -204,7 +205,7 @@ def test_dcgan_with_batchnorm_is_batched_and_keeps_running_stats_per_seed(
     one_seed_at_a_time(monkeypatch)
     looped = run()
 
-    assert batched.notes == []
+    assert batched.notes == [CPU_NOTE.format(modules="generator Generator and discriminator Discriminator")]
     assert_same_training(batched, looped)
     torch.testing.assert_close(batched.samples(100), looped.samples(100), rtol=1e-4, atol=1e-6)
     g_batched, g_looped = batched.nets.generator, looped.nets.generator
@@ -234,7 +235,8 @@ def test_dcgan_learns_the_blob_images_without_collapsing() -> None:
         DCGAN, "blobs9", seeds=2, steps=150, generator=make_generator, discriminator=make_discriminator
     )
 
-    assert run.notes == []  # batched
+    assert isinstance(run.nets.generator, usermodules.BatchedModules)
+    assert isinstance(run.nets.discriminator, usermodules.BatchedModules)
     assert (run.first_nonfinite_step == -1).all()
     assert run.trace["d_auc"].between(0, 1).all()
     assert {"g_grad_norm.main.0", "g_grad_norm.main.1", "d_grad_norm.main.5"} <= set(run.trace.columns)

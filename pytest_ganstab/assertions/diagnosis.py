@@ -2,13 +2,16 @@
 to try, naming recipes and knobs.
 
 Causes are chosen from what the Run's settings show (a saturating loss, a D trained faster, a D larger
-than G); remedies never suggest the recipe already in use.
+than G, a D ending in Sigmoid), and never cite a setting that does not hold; remedies never suggest the
+recipe already in use. For the user's own modules or loop, remedies name techniques and knobs that reach
+them, not recipe widths or recipes their loop cannot switch to.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..losses import saturates
 from ..recipes import Recipe, defining_settings
 from ..run import Run
 
@@ -22,6 +25,23 @@ CAUSES = {
 }
 
 
+# Cause 2 where the settings do not train D faster: D wins all the same, and nothing faster is cited.
+BALANCE_AT_EQUAL_SETTINGS = "(2) broken balance: D wins the game although it is not trained faster than G"
+SIGMOID_D = (
+    "D ends in Sigmoid: its outputs lay inside (0, 1) for every sample of every seed at the first steps, "
+    "while the loss takes raw scores (logits) and applies its own sigmoid, which squashes D's signal"
+)
+SIGMOID_FIX = "remove D's final nn.Sigmoid (or torch.sigmoid) so that it returns raw scores (logits)"
+# A recipe remedy as a technique, for a user's own loop, which cannot switch recipes.
+TECHNIQUES = {
+    "nonsaturating": "the non-saturating G loss, -log D(G(z))",
+    "nonsaturating-r1": "an R1 penalty on real samples, γ/2·E‖∇D(x)‖²",
+    "label-smoothing": "one-sided label smoothing",
+    "wgan-gp": "a WGAN critic with a gradient penalty",
+    "hinge-sn": "spectral normalisation on D's layers (torch.nn.utils.parametrizations.spectral_norm)",
+    "ttur": "two time-scale updates (D's learning rate above G's)",
+}
+
 MAX_REMEDIES = 6
 
 
@@ -30,7 +50,8 @@ def dominance_causes(run: Run, signal_vanished: np.ndarray, *, otherwise: int = 
     recipe shows none of them, ``otherwise`` (balance for dominance, geometry for a vanished signal)."""
     recipe = run.recipe
     causes = []
-    if recipe.loss == "minimax" and bool(np.any(signal_vanished)):
+    saturating = recipe.loss == "minimax" or (run.objective is not None and saturates(run.objective))
+    if saturating and bool(np.any(signal_vanished)):
         causes.append(1)
     if recipe.d_lr > recipe.g_lr or recipe.n_critic > 1:
         causes.append(2)
@@ -40,20 +61,29 @@ def dominance_causes(run: Run, signal_vanished: np.ndarray, *, otherwise: int = 
 
 
 def cause_text(causes: list[int], run: Run) -> str:
-    """The causes as a diagnosis names them, with the recipe's settings that point to them."""
+    """The causes as a diagnosis names them, with the recipe's settings that point to them (and a D that
+    ends in Sigmoid first, when the Run found one)."""
     recipe = run.recipe
-    ahead = recipe.d_lr > recipe.g_lr or recipe.n_critic > 1
-    details = {
-        2: f" (d_lr {recipe.d_lr:g} vs g_lr {recipe.g_lr:g}, n_critic {recipe.n_critic})" if ahead else "",
-        4: f" (G:D capacity ratio {recipe.capacity_ratio:.2f})",
-    }
-    return "; also ".join(CAUSES[c] + details.get(c, "") for c in dict.fromkeys(causes))
+    ahead = _d_ahead(recipe)
+    texts = {c: CAUSES[c] for c in causes}
+    if 2 in texts:
+        settings = f"d_lr {recipe.d_lr:g} vs g_lr {recipe.g_lr:g}, n_critic {recipe.n_critic}"
+        texts[2] = f"{CAUSES[2]} ({settings})" if ahead else f"{BALANCE_AT_EQUAL_SETTINGS} ({settings})"
+    if 4 in texts:
+        texts[4] += f" (G:D capacity ratio {recipe.capacity_ratio:.2f})"
+    named = [texts[c] for c in dict.fromkeys(causes)]
+    return "; also ".join([SIGMOID_D, *named] if run.sigmoid_d else named)
+
+
+def _d_ahead(recipe: Recipe) -> bool:
+    return recipe.d_lr > recipe.g_lr or recipe.n_critic > 1
 
 
 def remedies(causes: list[int], run: Run) -> tuple[str, ...]:
     """Remedies for the causes, naming recipes and knobs; never the recipe already in use."""
     recipe = run.recipe
-    found: list[str] = []
+    user_g, user_d = "generator" in run.user_modules, "discriminator" in run.user_modules
+    found: list[str] = [SIGMOID_FIX] if run.sigmoid_d else []
     for cause in dict.fromkeys(causes):
         if cause == 1:
             found += [
@@ -63,6 +93,8 @@ def remedies(causes: list[int], run: Run) -> tuple[str, ...]:
         elif cause == 2:
             if recipe.d_lr > recipe.g_lr:
                 found.append(f"slow D down: d_lr ≤ g_lr (now d_lr={recipe.d_lr:g}, g_lr={recipe.g_lr:g})")
+            elif not _d_ahead(recipe):
+                found.append(f"slow D down: d_lr below g_lr (now both {recipe.d_lr:g})")
             if recipe.n_critic > 1:
                 found.append(f"fewer D steps per G step: n_critic=1 (now {recipe.n_critic})")
             found += [
@@ -88,18 +120,52 @@ def remedies(causes: list[int], run: Run) -> tuple[str, ...]:
                 'recipe("hinge-sn"): spectral normalisation limits what a large D can do',
             ]
         elif cause == 5:
+            capacity = (
+                f"more G capacity or latent dimensions (now latent_dim={recipe.latent_dim})"
+                if user_g
+                else f"more G capacity or latent dimensions (now g_width={recipe.g_width}, "
+                f"latent_dim={recipe.latent_dim})"
+            )
+            if run.classes:
+                found += [
+                    "make G and D read the label: concatenate y (one-hot or an embedding) to G's latent and "
+                    "to D's input (Mirza & Osindero 2014), or a projection D (Miyato & Koyama 2018)",
+                    "make G read its latent within a class: z must reach G's layers beside y; a "
+                    "mode-seeking term (Mao et al. 2019) spreads each class's samples",
+                ]
             found += [
                 'recipe("wgan-gp"): a critic with a gradient penalty spreads G over the modes',
                 'recipe("ttur"): a D that keeps up with G stops it from jumping between modes',
-                f"more G capacity or latent dimensions (now g_width={recipe.g_width}, "
-                f"latent_dim={recipe.latent_dim})",
+                capacity,
                 "more steps: mode coverage on these toys needs thousands",
             ]
     # One line per recipe, the most specific first; never the recipe already in use.
     by_recipe: dict[str, str] = {}
     for remedy in found:
         by_recipe.setdefault(remedy.split(":")[0] if remedy.startswith("recipe(") else remedy, remedy)
-    return tuple(remedy for key, remedy in by_recipe.items() if not _is_current(key, recipe))[:MAX_REMEDIES]
+    kept = [
+        _for_user(key, remedy, run, user_d)
+        for key, remedy in by_recipe.items()
+        if not _is_current(key, recipe)
+    ]
+    return tuple(kept)[:MAX_REMEDIES]
+
+
+def _for_user(key: str, remedy: str, run: Run, user_d: bool) -> str:
+    """A recipe remedy, reworded where it cannot reach the user's own loop or discriminator as written: an
+    own loop cannot switch recipes (it gets the technique), and recipe("hinge-sn") adds no spectral norm to
+    a user's D (it gets the layer wrapper)."""
+    if not key.startswith('recipe("'):
+        return remedy
+    name = key[len('recipe("') : -2]
+    reason = remedy.split(": ", 1)[1] if ": " in remedy else ""
+    if run.own_loop and name in TECHNIQUES:
+        return f"{TECHNIQUES[name]}: {reason}" if reason else TECHNIQUES[name]
+    if user_d and name == "hinge-sn":
+        return (
+            f"the hinge loss with {TECHNIQUES['hinge-sn']} on your D: the recipe cannot add it to your module"
+        )
+    return remedy
 
 
 def _is_current(remedy_key: str, recipe: Recipe) -> bool:

@@ -14,7 +14,15 @@ import pandas as pd
 from ..run import Run
 from ..thresholds import DEFAULTS, Window
 from .knn import HIT_CANDIDATES, KD_TREE_MAX_DIM
-from .samples import ArrayLike, density_coverage, mode_coverage, precision_recall, sliced_wasserstein
+from .samples import (
+    ArrayLike,
+    against_data,
+    class_coverage,
+    density_coverage,
+    mode_coverage,
+    precision_recall,
+    sliced_wasserstein,
+)
 from .trace import divergence, dominance, first_nonfinite, gradient_health
 
 __all__ = [
@@ -22,6 +30,8 @@ __all__ = [
     "KD_TREE_MAX_DIM",
     "ArrayLike",
     "Window",
+    "against_data",
+    "class_coverage",
     "density_coverage",
     "divergence",
     "dominance",

@@ -130,6 +130,80 @@ def sliced_wasserstein(
     return pd.DataFrame({"seed": _seed_labels(seeds, fake_x.shape[0]), "swd": swd.numpy()})
 
 
+def class_coverage(
+    samples: ArrayLike,
+    labels: ArrayLike,
+    toy: Toy,
+    *,
+    k: int = 5,
+    real_per_class: int = 500,
+    seeds: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """Per-class coverage of a conditional G, per seed: does it give each class its own mode, all of it?
+
+    ``samples`` ``[S, n, dim]`` were asked for the classes ``labels`` ``[n]`` (a toy's class is its mode).
+    ``on_class``: the share of samples whose nearest mode is the class they were asked for (a G that
+    ignores its label scores about 1/C). ``class_recall``: over classes, the mean k-NN recall of that
+    class's real samples by the samples asked for it (Kynkäänniemi et al. 2019, per class): a G that
+    collapses within a class, whatever its latent, scores near 0. ``worst_on_class``/``worst_recall``:
+    the worst class's values, ``worst_class`` which class that is (by recall). Real samples come from a
+    fixed generator, ``real_per_class`` per class.
+    """
+    if toy.centers is None or not toy.classes:
+        raise ValueError(
+            f"class_coverage: toy {toy.name!r} has no classes (modes) to judge a conditional G by"
+        )
+    x = _samples(samples, toy, "class_coverage").cpu()
+    y = _tensor(labels, "class_coverage: labels").long().cpu().reshape(-1)
+    if y.shape[0] != x.shape[1]:
+        raise ValueError(f"class_coverage: {y.shape[0]} labels for {x.shape[1]} samples per seed")
+    classes = toy.classes
+    real, real_y = toy.sample_labelled(
+        real_per_class * classes * 2, generator=torch.Generator().manual_seed(7)
+    )
+    nearest = torch.cdist(x, toy.centers.float().expand(x.shape[0], -1, -1)).argmin(-1)
+    on_class = (nearest == y[None, :]).float()
+    rows = []
+    for s in range(x.shape[0]):
+        per_class = []
+        for c in range(classes):
+            fake_c = x[s, y == c].double().numpy()
+            real_c = real[real_y == c][:real_per_class].double().numpy()
+            finite = fake_c[np.isfinite(fake_c).all(1)]
+            if len(finite) <= k or len(real_c) <= k:
+                per_class.append((float(on_class[s, y == c].mean()) if (y == c).any() else 0.0, 0.0))
+                continue
+            recall = Balls(finite, k).hit(real_c).mean()
+            per_class.append((float(on_class[s, y == c].mean()), float(recall)))
+        values = np.asarray(per_class)
+        worst = int(values[:, 1].argmin())
+        rows.append(
+            (on_class[s].mean().item(), values[:, 1].mean(), values[:, 0].min(), values[:, 1].min(), worst)
+        )
+    frame = pd.DataFrame(
+        rows, columns=["on_class", "class_recall", "worst_on_class", "worst_recall", "worst_class"]
+    )
+    frame.insert(0, "seed", _seed_labels(seeds, x.shape[0]))
+    return frame
+
+
+def against_data(
+    samples: ArrayLike, real: ArrayLike, *, k: int = 5, seeds: Sequence[int] | None = None
+) -> pd.DataFrame:
+    """The distribution-free metrics in one frame, per seed: precision, recall, density, coverage and the
+    sliced Wasserstein distance of ``samples`` ``[S, n, ...]`` against held-out ``real`` samples
+    (``Toy.holdout``): what judges data without known modes."""
+    fake = _tensor(samples, "against_data: samples")
+    fake = fake.reshape(*fake.shape[:2], -1) if fake.ndim > 3 else fake
+    held = _tensor(real, "against_data: real")
+    held = held.reshape(held.shape[0], -1)
+    frame = precision_recall(held, fake, k=k, seeds=seeds)
+    dc = density_coverage(held, fake, k=k, seeds=seeds)
+    frame["density"], frame["coverage"] = dc["density"].to_numpy(), dc["coverage"].to_numpy()
+    frame["swd"] = sliced_wasserstein(held, fake, seeds=seeds)["swd"].to_numpy()
+    return frame
+
+
 # ---------------------------------------------------------------- helpers
 
 

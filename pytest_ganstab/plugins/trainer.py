@@ -7,6 +7,7 @@ turns them into run records for the summary, history and report at teardown.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from ..recipes import Recipe
     from ..run import Run
     from ..toys import Toy
+    from ..user import Monitor
 
 PROGRESS_AFTER_S = 5.0  # show training progress for Runs expected to take longer than this
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -98,8 +100,42 @@ class GanStab:
             options["device"] = self.device
         options.setdefault("seed", self.seed)
         options.setdefault("progress", Progress(self._item.config, f"{_name(recipe)} on {_name(data)}"))
+        return self._keep(
+            lambda: train(recipe, data, seeds=seeds, steps=chosen_steps, **options), "ganstab.train"
+        )
+
+    def monitor(
+        self,
+        loop: Callable[[Monitor], Any],
+        *,
+        steps: int | None = None,
+        seeds: int | list[int] | None = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> Run:
+        """Judge your own training loop: ``loop(monitor)`` runs once per seed of this test, under a torch
+        seed from the test's base seed, and the seeds' monitors merge into one Run (kept for the summary).
+
+        The loop builds G, D and their optimisers, calls ``monitor.watch(G, D, opt_g, opt_d)`` and trains
+        ``monitor.steps`` steps (the marker's, else ``steps``, times the steps scale). ``options`` go to
+        each ``pytest_ganstab.Monitor`` (``loss``, ``data``, ``score``, ...).
+        """
+        from ..user import monitor
+
+        chosen_steps = self.steps(steps)
+        if seeds is None or self._from_marker("seeds"):
+            seeds = self._settings.seeds
+        label = name or str(getattr(loop, "__name__", "your loop"))
+        options.setdefault("progress", Progress(self._item.config, label))
+        return self._keep(
+            lambda: monitor(loop, seeds=seeds, seed=self.seed, steps=chosen_steps, name=name, **options),
+            "ganstab.monitor",
+        )
+
+    def _keep(self, make: Callable[[], Run], what: str) -> Run:
+        """``make()``'s Run, kept for the summary; our own input errors fail the test with one line."""
         try:
-            run = train(recipe, data, seeds=seeds, steps=chosen_steps, **options)
+            run = make()
         except (ValueError, TypeError) as error:
             if self._item.config.get_verbosity() > 1 or not _raised_by_ganstab(error):
                 raise  # a bug in the user's own code keeps its whole traceback
@@ -108,7 +144,7 @@ class GanStab:
             self.runs.append(run)
             return run
         # Outside the except block, so pytest shows the one line and not the chained traceback.
-        pytest.fail(f"ganstab.train: {problem} (-vv shows the traceback)", pytrace=False)
+        pytest.fail(f"{what}: {problem} (-vv shows the traceback)", pytrace=False)
 
     def _from_marker(self, key: str) -> bool:
         return self._settings.sources.get(key) == where("marker", key)
