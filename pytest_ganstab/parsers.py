@@ -75,7 +75,8 @@ def parse_choice(choices: Callable[[], Sequence[str]], what: str) -> Parser:
         text = str(raw).strip().lower()
         known = choices()
         if not isinstance(raw, str) or text not in known:
-            raise OptionError(f"{origin}: unknown {what} {raw!r}; choose {' or '.join(known)}")
+            listed = ", ".join(known[:-1]) + f" or {known[-1]}" if len(known) > 1 else known[0]
+            raise OptionError(f"{origin}: unknown {what} {raw!r}; choose {listed}")
         return text
 
     return parse

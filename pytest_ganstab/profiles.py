@@ -22,7 +22,11 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", seeds=4, steps_scale=1.0, width=64, purpose="a CPU CI run: few seeds, short"),
-    # The reference width of docs/design.md §5 and 5× the steps: what a GPU does in minutes.
+    # Twice the seeds and three times the steps: the longest run a 2-core CPU finishes within an hour.
+    "nightly": Profile(
+        "nightly", seeds=8, steps_scale=3.0, width=64, purpose="a nightly CPU run: more seeds, longer"
+    ),
+    # The reference width of docs/design.md §5 and 5× the steps: what a GPU does in minutes, a CPU in hours.
     "full": Profile("full", seeds=16, steps_scale=5.0, width=512, purpose="a GPU run: many seeds, long"),
 }
 DEFAULT_PROFILE = "smoke"

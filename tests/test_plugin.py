@@ -121,7 +121,7 @@ def test_a_profile_sets_seeds_steps_scale_and_width_unless_told_otherwise(pytest
         (
             ["--ganstab-profile", "fast"],
             {},
-            "ERROR: --ganstab-profile: unknown profile 'fast'; choose smoke or full",
+            "ERROR: --ganstab-profile: unknown profile 'fast'; choose smoke, nightly or full",
         ),
         (["--ganstab-device", "tpu"], {}, "ERROR: --ganstab-device: unknown device 'tpu'; use auto, cpu*"),
         (["--ganstab-seeds", "0"], {}, "ERROR: --ganstab-seeds: 0 is too small; give at least 1*"),

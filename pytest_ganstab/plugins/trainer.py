@@ -54,7 +54,7 @@ class GanStab:
 
     @property
     def profile(self) -> str:
-        """The profile's name: smoke or full."""
+        """The profile's name: smoke, nightly or full."""
         return self._settings.profile.name
 
     @property
