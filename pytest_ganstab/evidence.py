@@ -15,7 +15,9 @@ import pandas as pd
 from . import tables
 from .catalog import NAMES as METRICS
 from .stats import bootstrap_ci
+from .thresholds import DEFAULTS
 
+SPREAD_MARK = " †"
 # The fields that tell two runs apart; each run is one row of the Markdown table.
 KEYS = ("test", "run", "recipe", "toy", "device", "seeds", "steps")
 
@@ -71,13 +73,25 @@ def evidence_markdown(frame: pd.DataFrame) -> str:
         key = tuple(_text(value) for value in key_values)
         # A run's metrics are consecutive rows; a repeated metric starts the next run with the same key.
         if not runs or runs[-1]["key"] != key or metric in runs[-1]["cells"]:
-            runs.append({"key": key, "cells": {}})
+            runs.append({"key": key, "cells": {}, "means": {}})
         runs[-1]["cells"][metric] = _cell(float(mean), float(low), float(high))
+        runs[-1]["means"][metric] = float(mean)
+    spread = False
+    for run in runs:
+        hq = run["means"].get("hq")
+        if "modes" in run["cells"] and hq is not None and hq < DEFAULTS.min_hq:
+            run["cells"]["modes"] += SPREAD_MARK  # too few samples near a mode for a count to mean capture
+            spread = True
     names = list(dict.fromkeys(metric for run in runs for metric in run["cells"]))
     metrics = [name for name in METRICS if name in names] + [name for name in names if name not in METRICS]
     body = [[*run["key"]] + [run["cells"].get(metric, "") for metric in metrics] for run in runs]
     lines = tables.render([*KEYS, *metrics], body, style="markdown")
     note = "\nMean over seeds with a 95 % bootstrap confidence interval of the mean (expanded percentile).\n"
+    if spread:
+        note += (
+            f"\n{SPREAD_MARK.strip()} HQ below {DEFAULTS.min_hq:.0%}: most samples lie off every mode, so "
+            "this mode count measures spread, not capture.\n"
+        )
     return "\n".join(lines) + "\n" + note
 
 

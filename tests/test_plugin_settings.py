@@ -60,7 +60,12 @@ def test_only_the_marker_sets_steps() -> None:
 @pytest.mark.parametrize(
     ("kind", "key", "value", "message"),
     [
-        ("cli", "profile", "fast", "--ganstab-profile: unknown profile 'fast'; choose smoke, nightly or full"),
+        (
+            "cli",
+            "profile",
+            "fast",
+            "--ganstab-profile: unknown profile 'fast'; choose smoke, nightly or full",
+        ),
         ("env", "device", "tpu", "GANSTAB_DEVICE: unknown device 'tpu'; use auto, cpu, cuda or cuda:N"),
         ("cli", "seeds", "0", "--ganstab-seeds: 0 is too small; give at least 1 (e.g. seeds=4)"),
         ("ini", "seeds", "four", "ini option ganstab_seeds: 'four' is not a whole number"),
