@@ -113,10 +113,10 @@ class StackedMLP:
         weight = self.weights[layer]
         for _ in range(iterations):
             self.u[layer] = F.normalize(
-                torch.bmm(self.v[layer].unsqueeze(1), weight).squeeze(1), dim=1, eps=_SN_EPS
+                _bmm(torch.bmm, self.v[layer].unsqueeze(1), weight).squeeze(1), dim=1, eps=_SN_EPS
             )
             self.v[layer] = F.normalize(
-                torch.bmm(weight, self.u[layer].unsqueeze(2)).squeeze(2), dim=1, eps=_SN_EPS
+                _bmm(torch.bmm, weight, self.u[layer].unsqueeze(2)).squeeze(2), dim=1, eps=_SN_EPS
             )
 
     def effective_weight(self, layer: int) -> torch.Tensor:
@@ -124,14 +124,14 @@ class StackedMLP:
         if not self.spectral_norm:
             return weight
         self._power_iteration(layer)
-        v_w = torch.bmm(self.v[layer].unsqueeze(1), weight)  # vᵀ W = (M v)ᵀ
+        v_w = _bmm(torch.bmm, self.v[layer].unsqueeze(1), weight)  # vᵀ W = (M v)ᵀ
         sigma = (v_w.squeeze(1) * self.u[layer]).sum(-1)
         return weight / sigma[:, None, None]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.weights) - 1
         for layer in range(last + 1):
-            out = torch.baddbmm(self.biases[layer], x, self.effective_weight(layer))
+            out = _bmm(torch.baddbmm, self.biases[layer], x, self.effective_weight(layer))
             if layer == last:
                 return out
             out = self.activation(out)
@@ -158,6 +158,18 @@ class StackedMLP:
                 state[f"l{layer}._u"] = self.u[layer][index].clone()
                 state[f"l{layer}._v"] = self.v[layer][index].clone()
         return state
+
+
+def _bmm(product: Callable[..., torch.Tensor], *stacks: torch.Tensor) -> torch.Tensor:
+    """``product(*stacks)`` over the leading seed dim, rounded as it is for two or more seeds.
+
+    A batched product over one matrix takes another kernel (a matrix-vector one for D's one-score
+    layer) than over several, and rounds differently; training then amplifies the last bit. So a seed
+    trained alone computes on two copies of itself, and ``seeds=[k]`` reruns seed k bit for bit.
+    """
+    if stacks[0].shape[0] != 1:
+        return product(*stacks)
+    return product(*(stack.expand(2, *stack.shape[1:]) for stack in stacks))[:1]
 
 
 def per_seed_grad_sq(param: torch.Tensor) -> torch.Tensor:

@@ -101,15 +101,15 @@ def test_every_standard_recipe_is_checked() -> None:
     assert {name for name, _, _ in CASES.values()} >= set(list_recipes())
 
 
-@pytest.mark.parametrize("name", ["nonsaturating", "wgan-gp", "hinge-sn"])
-def test_a_seed_trained_alone_equals_the_same_seed_in_a_stack(name: str) -> None:
+@pytest.mark.parametrize("name", list_recipes())
+def test_a_seed_trained_alone_is_bit_identical_to_the_same_seed_in_a_stack(name: str) -> None:
+    """No tolerance: a seed alone runs its batched products on two copies of itself, so it rounds as it
+    does beside others (suites/test_reruns.py holds this over 1,000 steps and 64 seeds)."""
     rc = recipe(name, **SMALL)
     alone = train(rc, "ring8", seeds=[2], steps=STEPS, seed=BASE_SEED)
     among = train(rc, "ring8", seeds=3, steps=STEPS, seed=BASE_SEED)
-    pd.testing.assert_frame_equal(
-        alone.seed_trace(2), among.seed_trace(2), check_exact=False, rtol=RTOL, atol=ATOL
-    )
-    torch.testing.assert_close(alone.samples(500)[0], among.samples(500)[2], rtol=RTOL, atol=ATOL)
+    pd.testing.assert_frame_equal(alone.seed_trace(2), among.seed_trace(2), check_exact=True)
+    assert torch.equal(alone.samples(500)[0], among.samples(500)[2])
 
 
 def test_the_same_call_twice_gives_identical_traces() -> None:

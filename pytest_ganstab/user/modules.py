@@ -82,8 +82,22 @@ class BatchedModules:
             return out.reshape(batch, -1)
 
         args = (x,) if y is None else (x, y)
-        out: torch.Tensor = vmap(one_seed)(self.params, self.buffers, *args)
-        return out
+        if self.seeds > 1:
+            out: torch.Tensor = vmap(one_seed)(self.params, self.buffers, *args)
+            return out
+        # vmap over one seed runs other kernels than over several, which round differently (as
+        # nets._bmm explains): compute on two copies so that seeds=[k] reruns seed k bit for bit. The
+        # copy's output is dropped, so its gradient is zero and adds nothing; its buffers are dropped too.
+        buffers = {name: torch.cat([b, b]) for name, b in self.buffers.items()}
+        out = vmap(one_seed)(
+            {name: torch.cat([p, p]) for name, p in self.params.items()},
+            buffers,
+            *(torch.cat([a, a]) for a in args),
+        )
+        with torch.no_grad():
+            for name, updated in buffers.items():
+                self.buffers[name].copy_(updated[:1])
+        return out[:1]
 
     def layer_grad_sq_norms(self) -> torch.Tensor:
         layers = self.layers.values()
