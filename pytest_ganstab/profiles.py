@@ -18,6 +18,7 @@ class Profile:
     steps_scale: float
     width: int  # network width a suite should use when it wants the profile to pick one
     purpose: str
+    for_gpu: bool = False  # sized for a GPU: the session says so when none is visible
 
 
 PROFILES: dict[str, Profile] = {
@@ -27,6 +28,8 @@ PROFILES: dict[str, Profile] = {
         "nightly", seeds=8, steps_scale=3.0, width=64, purpose="a nightly CPU run: more seeds, longer"
     ),
     # The reference width of docs/design.md §5 and 5× the steps: what a GPU does in minutes, a CPU in hours.
-    "full": Profile("full", seeds=16, steps_scale=5.0, width=512, purpose="a GPU run: many seeds, long"),
+    "full": Profile(
+        "full", seeds=16, steps_scale=5.0, width=512, purpose="a GPU run: many seeds, long", for_gpu=True
+    ),
 }
 DEFAULT_PROFILE = "smoke"

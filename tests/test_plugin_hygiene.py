@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from inner_runs import warm_up
 
-from pytest_ganstab.plugins.core import SIBLINGS
+from pytest_ganstab.plugins.core import SIBLINGS, cuda_visible
 
 warm_up()  # in-process inner runs train, write Parquet, event files and figures: load all that once
 pytest.importorskip("matplotlib")
@@ -109,3 +109,14 @@ def test_the_header_line_says_profile_device_seeds_and_where_results_go(pytester
     without_history.stdout.fnmatch_lines(
         ["ganstab: profile smoke, 4 seeds, steps x1, base seed 0, device auto"]
     )
+
+
+@pytest.mark.skipif(cuda_visible(), reason="the line is for machines without a GPU")
+def test_the_full_profile_on_a_machine_without_a_gpu_says_it_is_sized_for_one(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    full = pytester.runpytest("--ganstab", "--ganstab-profile=full")
+    full.stdout.fnmatch_lines(["ganstab: profile full is sized for a GPU and none is visible: *hours*"])
+    nightly = pytester.runpytest("--ganstab", "--ganstab-profile=nightly")
+    assert "sized for a GPU" not in nightly.stdout.str()

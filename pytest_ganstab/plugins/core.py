@@ -89,7 +89,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash.get(SESSION, None)
     if state is None or not state.enabled:
         return []
-    return ["ganstab: " + settings_line(state) + "".join(f"; {part}" for part in _destinations(config))]
+    lines = ["ganstab: " + settings_line(state) + "".join(f"; {part}" for part in _destinations(config))]
+    profile = state.settings.profile
+    if profile.for_gpu and state.settings.device in ("auto", "cpu") and not cuda_visible():
+        lines.append(
+            f"ganstab: profile {profile.name} is sized for a GPU and none is visible: on the CPU it takes "
+            "hours (the nightly profile is the longest CPU one)"
+        )
+    return lines
+
+
+def cuda_visible() -> bool:
+    import torch  # only here: importing the plugin must not import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def settings_line(state: SessionState) -> str:
