@@ -29,7 +29,7 @@ def state(run: Run, seed: int) -> list[torch.Tensor]:
     ("name", "stacks"), [("nonsaturating", (8, 64)), ("wgan-gp", (8,)), ("hinge-sn", (8,))]
 )
 def test_seed_k_alone_is_bit_identical_to_seed_k_among_others(name: str, stacks: tuple[int, ...]) -> None:
-    rc = recipe(name, width=32, batch_size=64)
+    rc = recipe(name, width=16, batch_size=32)  # small and fast; unfixed, it differs within 50 steps
     alone = train(rc, "grid25", seeds=[SEED], steps=STEPS)
     for size in stacks:
         among = train(rc, "grid25", seeds=size, steps=STEPS)
