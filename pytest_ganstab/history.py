@@ -14,7 +14,6 @@ between writing and renaming: it is reported too, and only ``Store.clean`` (``ga
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import subprocess
@@ -28,8 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from .jsonsafe import json_safe
 from .machine import machine_info
 from .schema import KIND, SCHEMA, SchemaError, SessionFile, check_session
 
@@ -149,7 +147,7 @@ class Store:
             created=now.isoformat(),
             machine=machine_info() if machine is None else machine,
             commit=commit,
-            records=[_json_safe(record) for record in records],
+            records=[json_safe(record) for record in records],
         )
         self.check_folder()
         self.path.mkdir(parents=True, exist_ok=True)
@@ -354,16 +352,3 @@ def _seed_rows(session: Session, record: RunRecord) -> list[dict[str, Any]]:
         }
         for index in range(n_seeds)
     ]
-
-
-def _json_safe(value: Any) -> Any:
-    # JSON has no NaN or Infinity: a run that diverged must still save, with None in their place.
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value

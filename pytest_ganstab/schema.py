@@ -120,7 +120,7 @@ def _shape_fits(value: Any, hint: Any) -> bool:
         return isinstance(value, bool)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:  # a NaN or inf was stored as null (history._json_safe)
+    if hint is float:  # a NaN or inf was stored as null (jsonsafe.json_safe)
         return value is None or (
             isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         )

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .jsonsafe import json_safe
 from .thresholds import DEFAULTS
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def write_tables(
     if record is not None:
         facts["record"] = record
     info = folder / "run.json"
-    info.write_text(json.dumps(_json_safe(facts), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    info.write_text(json.dumps(json_safe(facts), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     return [*written, info]
 
 
@@ -165,16 +166,3 @@ def write_run(
     if tensorboard or (tensorboard is None and has_tensorboard()):
         written += write_tensorboard(run, directory)
     return written
-
-
-def _json_safe(value: Any) -> Any:
-    # JSON has no NaN or Infinity, and numpy scalars are not JSON: a diverged run must still be written.
-    if hasattr(value, "item") and not isinstance(value, list | dict | str):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
