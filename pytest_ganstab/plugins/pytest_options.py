@@ -7,6 +7,8 @@ The table, its parsers and the precedence live in ``pytest_ganstab.options``; th
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,3 +64,20 @@ def layers(config: pytest.Config, keys: tuple[str, ...]) -> list[Layer]:
         for kind, raw in found.raw(option(key)):
             by_kind[kind][key] = raw
     return [Layer("cli", by_kind["cli"]), Layer("env", by_kind["env"]), Layer("ini", by_kind["ini"])]
+
+
+def writable_directory(chosen: Value, what: str) -> Path:
+    """The directory an option names, created and tried with a probe file at configure time, so an
+    unwritable one is one usage line before any training rather than a traceback after it."""
+    directory: Path = chosen.value
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ganstab-probe-"):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise pytest.UsageError(
+            f"{chosen.source} {chosen.raw}: cannot write {what} to {directory} ({reason}); "
+            "give a writable directory"
+        ) from None
+    return directory

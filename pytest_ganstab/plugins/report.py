@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 
 from . import state as session_state
 from . import xdist
-from .pytest_options import lookup, register
+from .pytest_options import lookup, register, writable_directory
 
 PARTS = ".ganstab-parts"
 
@@ -51,7 +50,6 @@ def pytest_configure(config: pytest.Config) -> None:
     chosen = lookup(config, "report")
     if chosen.value is None:
         return
-    directory: Path = chosen.value
     given = f"{chosen.source} {chosen.raw}"
     from ..report import require_matplotlib
 
@@ -59,15 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
         require_matplotlib()
     except ImportError as error:
         raise pytest.UsageError(f"{given}: {error}") from None
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ganstab-probe-"):
-            pass
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise pytest.UsageError(
-            f"{given}: cannot write the report to {directory} ({reason}); give a writable directory"
-        ) from None
+    directory = writable_directory(chosen, "the report")
     if not xdist.is_worker(config):  # the controller (or a plain run) starts with no stale parts
         shutil.rmtree(directory / PARTS, ignore_errors=True)
     config.stash[_STATE] = ReportState(directory.resolve())

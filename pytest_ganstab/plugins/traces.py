@@ -13,7 +13,6 @@ DIR is created and probe-written in ``pytest_configure``: a typo stops pytest be
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 
 from . import state as session_state
 from . import xdist
-from .pytest_options import lookup, register
+from .pytest_options import lookup, register, writable_directory
 
 
 @dataclass
@@ -44,17 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     chosen = lookup(config, "traces")
     if chosen.value is None:
         return
-    directory: Path = chosen.value
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ganstab-probe-"):
-            pass
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise pytest.UsageError(
-            f"{chosen.source} {chosen.raw}: cannot write traces to {directory} ({reason}); "
-            "give a writable directory"
-        ) from None
+    directory = writable_directory(chosen, "traces")
     from ..traces import has_tensorboard
 
     config.stash[_STATE] = TracesState(directory.resolve(), has_tensorboard())
