@@ -8,6 +8,8 @@ apart on grid25 before seeds run alone computed on two copies, ``nets._bmm``), s
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -26,10 +28,15 @@ def state(run: Run, seed: int) -> list[torch.Tensor]:
 
 @pytest.mark.ganstab
 @pytest.mark.parametrize(
-    ("name", "stacks"), [("nonsaturating", (8, 64)), ("wgan-gp", (8,)), ("hinge-sn", (8,))]
+    ("name", "stacks", "smoke"),
+    [("nonsaturating", (8, 64), True), ("wgan-gp", (8,), False), ("hinge-sn", (8,), False)],
 )
-def test_seed_k_alone_is_bit_identical_to_seed_k_among_others(name: str, stacks: tuple[int, ...]) -> None:
-    rc = recipe(name, width=16, batch_size=32)  # small and fast; unfixed, it differs within 50 steps
+def test_seed_k_alone_is_bit_identical_to_seed_k_among_others(
+    ganstab: Any, name: str, stacks: tuple[int, ...], smoke: bool
+) -> None:
+    if ganstab.profile == "smoke" and not smoke:
+        pytest.skip(f"{name} reruns are checked by the nightly and full profiles (minutes on a CPU)")
+    rc = recipe(name, width=16, batch_size=32)  # small; unfixed, it differs within 50 steps
     alone = train(rc, "grid25", seeds=[SEED], steps=STEPS)
     for size in stacks:
         among = train(rc, "grid25", seeds=size, steps=STEPS)
