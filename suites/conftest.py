@@ -1,5 +1,6 @@
-"""The suites' wiring: after a run, write the evidence table (recipe × toy × metric) and the remedies'
-side-by-side table, to ``$GANSTAB_EVIDENCE`` or ``ganstab-evidence/`` under the directory pytest ran in.
+"""The suites' wiring: after a run, write the evidence table (recipe × toy × metric), the remedies'
+side-by-side table and the PacGAN table (suites/test_pacgan.py: the paper's row beside ours), to
+``$GANSTAB_EVIDENCE`` or ``ganstab-evidence/`` under the directory pytest ran in.
 """
 
 from __future__ import annotations
@@ -46,6 +47,22 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         remedies = directory / "remedies.md"
         remedies.write_text(remedies_markdown(trials), encoding="utf-8")
         terminalreporter.write_line(f"ganstab: {len(trials)} remedies side by side in {remedies}")
+    tables = [
+        value
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "when", None) == "call"
+        for name, value in report.user_properties
+        if name == "pacgan"
+    ]
+    if tables:
+        text = pacgan_markdown(tables)
+        pacgan = directory / "pacgan.md"
+        pacgan.write_text(text, encoding="utf-8")
+        terminalreporter.write_sep("=", "PacGAN Table 1 (Lin et al. 2018), GAN row: the paper beside ours")
+        for line in text.splitlines():
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"ganstab: PacGAN table of {len(tables)} toys in {pacgan}")
 
 
 def remedies_markdown(trials: list[dict[str, Any]]) -> str:
@@ -58,4 +75,28 @@ def remedies_markdown(trials: list[dict[str, Any]]) -> str:
         cells = [t["trial"], t["remedy"], t["baseline"], t["toy"], t["metric"]]
         cells += [f"{t['baseline_mean']:.3g}", f"{t['remedy_mean']:.3g}", t["seeds_better"]]
         lines.append("| " + " | ".join([*cells, "yes" if t["helps"] else "no"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def pacgan_markdown(tables: list[dict[str, Any]]) -> str:
+    """The PacGAN table: one block per toy (its profile, seeds, steps, times), then the paper's
+    settings with their sources and how this run differs from the paper's, each once."""
+    order = {"ring8": 0, "grid25": 1}
+    tables = sorted(tables, key=lambda t: (order.get(t["toy"], 2), t["toy"]))
+    lines = ["# PacGAN Table 1 (Lin et al. 2018), GAN row: the paper beside ours", ""]
+    for table in tables:
+        lines.append(
+            f"**{table['toy']}**: profile {table['profile']}, {table['seeds']} seeds × {table['steps']:,} "
+            f"steps; training took {table['wall_s']} s wall, and train() {table['cpu_s']} s CPU on "
+            f"{table['threads']} thread{'s' if table['threads'] != 1 else ''}"
+        )
+        lines.append("")
+        lines.append("| " + " | ".join(table["header"]) + " |")
+        lines.append("|" + "---|" * len(table["header"]))
+        lines += ["| " + " | ".join(row) + " |" for row in table["rows"]]
+        lines.append("")
+    lines += ["Settings (the paper's code, github.com/fjxmlzn/PacGAN, synthetic_data_experiments):", ""]
+    lines += [f"- {what}: {value} ({source})" for what, value, source in tables[0]["settings"]]
+    lines += ["", "How these runs differ from the paper's:", ""]
+    lines += [f"- {line}" for line in tables[0]["differences"]]
     return "\n".join(lines) + "\n"
