@@ -188,6 +188,30 @@ def test_a_ball_holds_its_boundary_for_hit_and_not_for_counts_on_either_path(
     assert twins.counts(queries).tolist() == [0, 0, 1]
 
 
+def test_the_distance_to_the_data_is_the_median_nearest_neighbour_distance_both_ways(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Real points on a line at 0, 1, …, 9; fakes at 0.5 (0.5 from the data), 2, 3 (on it) and 20 (11 away).
+    real = torch.tensor([[float(i), 0.0] for i in range(10)])
+    fake = torch.tensor([[0.5, 0.0], [2.0, 0.0], [3.0, 0.0], [20.0, 0.0]])
+    frame = metrics.data_distance(real, torch.stack((fake, fake + torch.tensor([0.0, 4.0]))))
+    # Fake → real: median of (0.5, 0, 0, 11) = 0.25; shifted up by 4: median of (√16.25, 4, 4, √137) ≈ 4.02.
+    assert frame.loc[0, "to_data"] == 0.25
+    assert frame.loc[1, "to_data"] == pytest.approx((math.sqrt(16.25) + 4) / 2)
+    # Real → fake: reals 0 … 9 lie 0.5, 0.5, 0, 0, 1, 2, 3, 4, 5, 6 from the nearest fake: median 1.5.
+    assert frame.loc[0, "from_data"] == 1.5
+    monkeypatch.setattr(knn, "KD_TREE_MAX_DIM", 0)
+    pd.testing.assert_frame_equal(metrics.data_distance(real, fake), frame.iloc[:1])
+
+
+def test_non_finite_samples_are_infinitely_far_from_the_data() -> None:
+    real = torch.tensor([[float(i), 0.0] for i in range(10)])
+    broken = torch.tensor([[[0.0, 0.0], [math.nan, 0.0], [math.inf, 1.0]], [[math.nan, 0.0]] * 3])
+    frame = metrics.data_distance(real, broken)
+    assert frame.loc[0, "to_data"] == math.inf and frame.loc[0, "from_data"] == 4.5  # one finite fake, at 0
+    assert frame.loc[1, "to_data"] == math.inf and frame.loc[1, "from_data"] == math.inf
+
+
 def test_knn_metrics_refuse_mismatched_inputs() -> None:
     with pytest.raises(ValueError, match="real samples have 2 dimensions but fake ones 3"):
         metrics.precision_recall(torch.zeros(50, 2), torch.zeros(50, 3))

@@ -138,6 +138,33 @@ class Balls:
         return inside
 
 
+def nearest_distances(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """For each query, the exact distance to its nearest point of ``points`` (finite); ∞ for a query with a
+    non-finite coordinate. Candidates come from the same searches as the balls', the distance from
+    ``exact_distances``."""
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    queries = np.ascontiguousarray(queries, dtype=np.float64)
+    out = np.full(len(queries), np.inf)
+    finite = np.flatnonzero(np.isfinite(queries).all(axis=1))
+    if not finite.size:
+        return out
+    chosen = queries[finite]
+    if points.shape[1] <= KD_TREE_MAX_DIM:
+        from scipy.spatial import cKDTree
+
+        tree = cKDTree(points)
+        rough, _ = tree.query(chosen, 1, workers=-1)
+        rows, cols = _ball_pairs(tree, chosen, np.asarray(rough))
+    else:
+        squared, tolerance = _squared_distances(chosen, points)
+        limit = squared.min(dim=1, keepdim=True).values + 2 * tolerance
+        rows, cols = (index.numpy() for index in torch.nonzero(squared <= limit, as_tuple=True))
+    nearest = np.full(len(chosen), np.inf)
+    np.minimum.at(nearest, rows, exact_distances(chosen, points, rows, cols))
+    out[finite] = nearest
+    return out
+
+
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Squared distances ``[len(a), len(b)]`` by the matrix product ‖a‖² + ‖b‖² − 2a·b (float64), and per row
     of ``a`` a bound on their rounding error: far more than a dot product's worst case, (dim + 2)·ε·(‖a‖² +
