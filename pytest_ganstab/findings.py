@@ -17,9 +17,7 @@ if TYPE_CHECKING:
 class Finding:
     """The verdict of one check over the seeds of one Run, with its evidence."""
 
-    check: (
-        str  # the Check's name: "divergence", "discriminator_dominance", "gradients", "generator_learns", …
-    )
+    check: str  # the Check's name (``assertions.CHECKS``): "divergence", "generator_learns", …
     passed: bool
     run: str  # the Run's label
     seeds: list[int]  # every seed judged, in the order of ``values``

@@ -236,7 +236,7 @@ def _judge_modes(run: Run, quorum: Quorum, limits: Thresholds) -> Finding:
         failed |= ~(kl <= max_reverse_kl)
     counts = frame[[f"count.{m}" for m in range(toy.n_modes)]].to_numpy()
     # Below the default HQ, most samples lie off every mode: the modes counted measure spread, not capture
-    # (uniform noise over grid25's square counts 16 to 20 of its 25 modes at HQ 1.4–2.0 %).
+    # (uniform noise over grid25's bounding box counts 22 and 24 of its 25 modes at HQ 2.2 and 2.6 %).
     capture_hq = DEFAULTS.min_hq
     spread = ~(hq >= capture_hq) & (modes > 0)
     lines, notes = {}, []
