@@ -33,12 +33,15 @@ _EXPORTS = {
     "assert_mode_coverage": "assertions",
     "assert_no_divergence": "assertions",
     "assert_stable": "assertions",
-    "assert_class_coverage": "assertions.classes",
+    "assert_class_coverage": "assertions",
+    "assert_generator_learns": "assertions",
     "diagnose": "assertions",
     "DiscriminatorDominanceError": "findings",
     "GradientHealthError": "findings",
     "ModeCoverageError": "findings",
     "DivergenceError": "findings",
+    "GeneratorStuckError": "findings",
+    "ClassCoverageError": "findings",
     "Thresholds": "thresholds",
     "DEFAULTS": "thresholds",
     "KEY_METRICS": "catalog",
@@ -53,19 +56,22 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # explicit re-exports ("x as x") so strict type checkers see the public names
     from . import dirac as dirac
     from . import metrics as metrics
+    from .assertions import assert_class_coverage as assert_class_coverage
+    from .assertions import assert_generator_learns as assert_generator_learns
     from .assertions import assert_gradients_healthy as assert_gradients_healthy
     from .assertions import assert_mode_coverage as assert_mode_coverage
     from .assertions import assert_no_discriminator_dominance as assert_no_discriminator_dominance
     from .assertions import assert_no_divergence as assert_no_divergence
     from .assertions import assert_stable as assert_stable
     from .assertions import diagnose as diagnose
-    from .assertions.classes import assert_class_coverage as assert_class_coverage
     from .catalog import KEY_METRICS as KEY_METRICS
     from .data import as_toy as as_toy
     from .engine import train as train
+    from .findings import ClassCoverageError as ClassCoverageError
     from .findings import DiscriminatorDominanceError as DiscriminatorDominanceError
     from .findings import DivergenceError as DivergenceError
     from .findings import Finding as Finding
+    from .findings import GeneratorStuckError as GeneratorStuckError
     from .findings import GradientHealthError as GradientHealthError
     from .findings import ModeCoverageError as ModeCoverageError
     from .findings import StabilityError as StabilityError

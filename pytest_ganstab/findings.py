@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class Finding:
     """The verdict of one check over the seeds of one Run, with its evidence."""
 
-    check: str  # "discriminator_dominance" | "gradients" | "mode_coverage" | "divergence"
+    check: str  # the Check's name (``assertions.CHECKS``): "divergence", "generator_learns", …
     passed: bool
     run: str  # the Run's label
     seeds: list[int]  # every seed judged, in the order of ``values``
@@ -60,3 +60,11 @@ class ModeCoverageError(StabilityError):
 
 class DivergenceError(StabilityError):
     """Too many seeds went non-finite, blew up their losses, or keep oscillating."""
+
+
+class GeneratorStuckError(StabilityError):
+    """G's samples did not move towards the data (or not far enough) in too many seeds."""
+
+
+class ClassCoverageError(ModeCoverageError):
+    """A conditional G ignores its label or collapses within a class, in too many seeds."""

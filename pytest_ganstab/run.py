@@ -10,8 +10,8 @@ import pandas as pd
 import torch
 
 from . import rng
-from .conditional import eval_labels
-from .nets import Stacks
+from .conditional import build_conditional_mlps, eval_labels
+from .nets import Stack, Stacks, build_mlps
 from .recipes import Recipe
 from .toys import Toy
 
@@ -59,6 +59,9 @@ class Run:
     sigmoid_d: bool = False
     user_modules: tuple[str, ...] = ()  # "generator", "discriminator": the networks that are the user's
     own_loop: bool = False  # recorded by a Monitor from the user's own training loop, not by the engine
+    # G's samples before its first step from ``samples(n)``'s fixed latents, ``[S, n, dim]``, when the trainer
+    # kept them (``first_samples`` rebuilds them for the recipe's own G otherwise).
+    initial_samples: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def notes(self) -> list[str]:
@@ -77,17 +80,42 @@ class Run:
     def label(self) -> str:
         return self.name or f"{self.recipe.name} on {self.toy.name}"
 
-    @torch.no_grad()
     def samples(self, n: int = 2500) -> torch.Tensor:
         """Final samples ``[S, n, dim]`` from fixed latents: the same latents for every call and run."""
+        return self._generate(self.nets.generator, n, "samples")
+
+    @property
+    def has_first_samples(self) -> bool:
+        """Whether ``first_samples`` can answer: kept samples, or a G the recipe built (so can rebuild)."""
+        return self.initial_samples is not None or not ("generator" in self.user_modules or self.own_loop)
+
+    def first_samples(self, n: int = 2500) -> torch.Tensor | None:
+        """G's samples before its first step, ``[S, n, dim]``, from ``samples(n)``'s latents, so each row is
+        the same latent before and after training. Kept ones (``initial_samples``) when they hold ``n``; else
+        the recipe's own G rebuilt at its initial weights, which depend on the seeds' keys alone. None for a
+        user's G or own loop whose trainer kept none."""
+        if self.initial_samples is not None and self.initial_samples.shape[1] >= n:
+            return self.initial_samples[:, :n].float()
+        if "generator" in self.user_modules or self.own_loop:
+            return None
+        keys = rng.seed_keys(self.base_seed, self.seeds, self.device)
+        nets = (
+            build_conditional_mlps(self.recipe, self.toy, keys, self.classes)
+            if self.classes
+            else build_mlps(self.recipe, self.toy, keys)
+        )
+        return self._generate(nets.generator, n, "first_samples")
+
+    @torch.no_grad()
+    def _generate(self, generator: Stack, n: int, what: str) -> torch.Tensor:
         if n < 1:
-            raise ValueError(f"samples: n={n} must be at least 1")
+            raise ValueError(f"{what}: n={n} must be at least 1")
         keys = rng.seed_keys(self.base_seed, self.seeds, self.device)
         latents = rng.normal(keys, rng.EVAL, (n, self.recipe.latent_dim))
         if not self.classes:
-            return self.nets.generator(latents).float()
+            return generator(latents).float()
         labels = self.sample_labels(n).expand(self.n_seeds, -1)
-        return self.nets.generator(latents, labels).float()  # type: ignore[call-arg]
+        return generator(latents, labels).float()  # type: ignore[call-arg]
 
     def sample_labels(self, n: int = 2500) -> torch.Tensor:
         """The classes ``samples(n)`` asks a conditional G for, ``[n]``: every class in turn."""

@@ -28,9 +28,17 @@ class Thresholds:
     max_loss: float = 1e3  # a |loss| above this has blown up
     max_amplitude: float | None = None  # oscillation: a loss's SD around its trend (None: not judged)
     min_modes: int | float | None = None  # modes to capture: None all, an int a count, a float a share
-    min_hq: float = 0.5  # share of high-quality samples (docs/design.md §4) needed
+    # Share of high-quality samples (docs/design.md §4) needed. Its default is also where a mode count starts
+    # to mean capture: below it most samples lie off every mode, and the modes counted measure spread.
+    min_hq: float = 0.5
     max_reverse_kl: float | None = 0.5  # nats; None: not judged
     samples: int = 2500  # samples from fixed latents that coverage is measured on (the papers' 2,500)
+    # G learns: of the way from its first samples' distance to the data down to the data's own, the share its
+    # last samples must have covered (a G that never updates covers none of it).
+    min_progress: float = 0.1
+    # … and the cause of a G that does not learn: D never learned either when its mean AUC over the window is
+    # at most this (0.5 is chance; below it, D rates G's samples above the data).
+    chance_auc: float = 0.55
     # Conditional GANs: the share of samples on the mode of the class asked for (1/C when G ignores y) …
     min_on_class: float = 0.5
     # … and the mean per-class k-NN recall of that class's real samples (≈ 0 when G collapses in a class).
@@ -76,6 +84,10 @@ def _problems(t: Thresholds) -> list[str | None]:
         if t.max_reverse_kl is None or (_is_number(t.max_reverse_kl) and t.max_reverse_kl >= 0)
         else f"max_reverse_kl={t.max_reverse_kl!r} must be 0 or more nats, or None not to judge it",
         _integer("samples", t.samples, hint=" (the papers use 2500)"),
+        None
+        if _is_number(t.min_progress) and 0 < t.min_progress <= 1
+        else f"min_progress={t.min_progress!r} must be in (0, 1]: the share of the way to the data to cover",
+        _share("chance_auc", t.chance_auc, closed=False),
         _share("min_on_class", t.min_on_class, closed=True),
         _share("min_class_recall", t.min_class_recall, closed=True),
     ]

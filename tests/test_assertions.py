@@ -10,11 +10,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from pytest_ganstab import (
+    ClassCoverageError,
     Finding,
+    GeneratorStuckError,
     Run,
     StabilityError,
+    assert_generator_learns,
     assert_gradients_healthy,
     assert_mode_coverage,
     assert_no_discriminator_dominance,
@@ -117,7 +121,7 @@ def test_a_learning_rate_of_10_fails_divergence_at_the_first_nonfinite_step_with
     assert finding.step is not None and finding.step <= np.nanmin(first)
     assert finding.cause is not None and finding.cause.startswith("(3) loss geometry")
     assert 'optimizer="adam"' in finding.message
-    assert len(diagnose(exploding)) == 4  # every other check still answers
+    assert len(diagnose(exploding)) == 5  # every other check still answers
     assert metrics.key_metrics(exploding)["nonfinite"].sum() >= 2
 
 
@@ -128,6 +132,7 @@ def test_a_stable_recipe_passes_every_assertion(stable: Run) -> None:
         "divergence",
         "discriminator_dominance",
         "gradients",
+        "generator_learns",
         "mode_coverage",
     ]
     assert all(finding.passed and not finding.failed_seeds for finding in findings)
@@ -137,6 +142,7 @@ def test_a_stable_recipe_passes_every_assertion(stable: Run) -> None:
 CHECKS: list[tuple[Callable[..., Finding], type[StabilityError], str]] = [
     (assert_no_discriminator_dominance, DiscriminatorDominanceError, "minimax"),
     (assert_gradients_healthy, GradientHealthError, "minimax"),
+    (assert_generator_learns, GeneratorStuckError, "minimax"),
     (assert_mode_coverage, ModeCoverageError, "minimax"),
     (assert_no_divergence, DivergenceError, "exploding"),
 ]
@@ -184,14 +190,20 @@ def test_assert_stable_raises_the_first_failed_check_and_carries_every_failure(e
     with pytest.raises(DivergenceError) as caught:
         assert_stable(run)
     failed = [finding.check for finding in caught.value.findings]
-    assert failed == ["divergence", "discriminator_dominance", "gradients", "mode_coverage"]
-    assert len(run.findings) == 4
+    assert failed == [
+        "divergence",
+        "discriminator_dominance",
+        "gradients",
+        "generator_learns",
+        "mode_coverage",
+    ]
+    assert len(run.findings) == 5
     assert "no finite record in the window (non-finite from step" in str(caught.value)
 
 
 def test_diagnose_returns_the_same_findings_as_data_without_raising(minimax: Run) -> None:
     findings = minimax.diagnose()
-    assert [f.passed for f in findings] == [True, False, False, False]
+    assert [f.passed for f in findings] == [True, False, False, False, False]
     with pytest.raises(StabilityError) as caught:
         assert_stable(fresh(minimax))
     assert [f.message for f in findings if not f.passed] == [f.message for f in caught.value.findings]
@@ -202,11 +214,47 @@ def test_toys_without_modes_skip_mode_coverage_in_assert_stable_but_are_refused_
     None
 ):
     roll = train(recipe("nonsaturating", width=16, batch_size=32), "swissroll", seeds=2, steps=20)
-    assert [f.check for f in diagnose(roll)] == ["divergence", "discriminator_dominance", "gradients"]
+    checks = [f.check for f in diagnose(roll)]
+    assert checks == ["divergence", "discriminator_dominance", "gradients", "generator_learns"]
     with pytest.raises(
         ValueError, match=r"toy 'swissroll' has no modes to cover; judge it with metrics\.precision_recall"
     ):
         assert_mode_coverage(roll)
+
+
+def test_a_conditional_run_is_also_judged_on_class_coverage_and_an_unconditional_one_is_not() -> None:
+    small = recipe("nonsaturating", width=16, batch_size=32)
+    conditional = train(small, "ring8", seeds=2, steps=20, conditional=True)
+    assert [f.check for f in diagnose(conditional)] == [
+        "divergence",
+        "discriminator_dominance",
+        "gradients",
+        "generator_learns",
+        "mode_coverage",
+        "class_coverage",
+    ]
+    unconditional = train(small, "ring8", seeds=2, steps=20)
+    assert "class_coverage" not in [f.check for f in diagnose(unconditional)]
+    # assert_stable raises a class coverage failure as its own error, a kind of mode coverage error.
+    assert issubclass(ClassCoverageError, ModeCoverageError)
+    with pytest.raises(StabilityError) as caught:
+        assert_stable(fresh(conditional))
+    assert "class_coverage" in [f.check for f in caught.value.findings]
+
+
+def test_generator_learning_is_judged_where_g_can_be_seen_before_training() -> None:
+    """The recipe's G is rebuilt at its initial weights from the seeds' keys (they alone decide them): the
+    rebuilt G's samples are the samples of a G that never updated, bit for bit."""
+    never = train(
+        recipe("nonsaturating", width=16, batch_size=32),
+        "ring8",
+        seeds=2,
+        steps=5,
+        scheduler=lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.0),
+    )
+    first = never.first_samples(300)
+    assert first is not None and torch.equal(first, never.samples(300))
+    assert torch.equal(never.samples(100), never.samples(300)[:, :100])  # the fixed latents are a prefix
 
 
 # ---------------------------------------------------------------- quorum and statistics across seeds
@@ -279,6 +327,8 @@ def test_a_quorum_is_all_seeds_a_count_or_a_fraction() -> None:
         (assert_no_discriminator_dominance, {"max_dominant_fraction": 1.0}, "max_dominant_fraction=1.0"),
         (assert_gradients_healthy, {"signal_floor": 0}, "signal_floor=0"),
         (assert_gradients_healthy, {"grad_ceiling": -1}, "grad_ceiling=-1"),
+        (assert_generator_learns, {"min_progress": 0}, "min_progress=0"),
+        (assert_generator_learns, {"chance_auc": 1.0}, "chance_auc=1.0"),
         (assert_mode_coverage, {"min_hq": 1.5}, "min_hq=1.5"),
         (assert_mode_coverage, {"min_modes": 9}, "min_modes=9"),
         (assert_mode_coverage, {"max_reverse_kl": -0.1}, "max_reverse_kl=-0.1"),

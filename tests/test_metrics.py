@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from pytest_ganstab import metrics, recipe, toy, train
+from pytest_ganstab.metrics import knn
 
 # docs/design.md §4: true samples of a 2-D mixture are HQ with probability P[χ²₂ < 3²] = 1 − e^(−4.5).
 HQ_TRUE_2D = 1 - math.exp(-4.5)
@@ -140,9 +141,75 @@ def test_the_kd_tree_and_brute_force_answers_are_identical(monkeypatch: pytest.M
         [toy("ring8").sample(400, generator=generator), torch.randn(400, 2, generator=generator)]
     )
     trees = metrics.precision_recall(real, fake).merge(metrics.density_coverage(real, fake))
-    monkeypatch.setattr(metrics, "KD_TREE_MAX_DIM", 0)
+    monkeypatch.setattr(knn, "KD_TREE_MAX_DIM", 0)  # the module Balls reads it from
     brute = metrics.precision_recall(real, fake).merge(metrics.density_coverage(real, fake))
     pd.testing.assert_frame_equal(trees, brute)
+
+
+# Ties, counted by hand. Integer points, so every distance is exact (3-4-5 triangles), with k = 1:
+#   real r0 (0, 0) and r1 (3, 4) are each other's nearest neighbour: both balls have radius 5;
+#   real r2 (10, 0) and r3 (10, 2): radius 2.
+#   fake f0 (-5, 0) lies exactly on r0's boundary, f1 (10, 4) on r3's, f2 (12, 0) on r2's, and each is
+#   outside every other ball; f3 (1, 1) is strictly inside r0's and r1's balls.
+TIE_REAL = torch.tensor([[0.0, 0.0], [3.0, 4.0], [10.0, 0.0], [10.0, 2.0]])
+TIE_FAKE = torch.tensor([[-5.0, 0.0], [10.0, 4.0], [12.0, 0.0], [1.0, 1.0]])
+
+
+@pytest.mark.parametrize("path", ["kd-tree", "brute force"])
+def test_a_fake_exactly_on_a_real_ball_boundary_is_outside_for_density_and_coverage_as_in_prdc(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if path == "brute force":
+        monkeypatch.setattr(knn, "KD_TREE_MAX_DIM", 0)
+    spread = metrics.density_coverage(TIE_REAL, TIE_FAKE, k=1).loc[0]
+    # Strictly inside: f3 twice, the boundary fakes never. Density = (2 balls) / (k · 4 fakes).
+    assert spread["density"] == 2 / 4  # counting the boundary in would give 5/4
+    # Real balls holding a fake strictly inside: r0 and r1 (f3); r2 and r3 hold theirs on the boundary.
+    assert spread["coverage"] == 2 / 4  # counting the boundary in would give 4/4
+    # Precision counts the boundary in, as Kynkäänniemi et al. define it (prdc's code would give 1/4).
+    assert metrics.precision_recall(TIE_REAL, TIE_FAKE, k=1).loc[0, "precision"] == 4 / 4
+
+
+@pytest.mark.parametrize("path", ["kd-tree", "brute force"])
+def test_a_ball_holds_its_boundary_for_hit_and_not_for_counts_on_either_path(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if path == "brute force":
+        monkeypatch.setattr(knn, "KD_TREE_MAX_DIM", 0)
+    balls = knn.Balls(TIE_REAL.double().numpy(), 1)
+    assert balls.radii.tolist() == [5.0, 5.0, 2.0, 2.0]
+    assert balls.hit(TIE_FAKE.double().numpy()).tolist() == [True, True, True, True]
+    assert balls.counts(TIE_FAKE.double().numpy()).tolist() == [1, 1, 0, 0]  # f3 in r0 and r1, strictly
+    # Duplicates: a point's copy is a neighbour at distance 0, so a ball can have radius 0 and hold nothing.
+    twins = knn.Balls(np.array([[1.0, 1.0], [1.0, 1.0], [4.0, 5.0]]), 1)
+    assert twins.radii.tolist() == [0.0, 0.0, 5.0]
+    queries = np.array([[1.0, 1.0], [2.0, 2.0]])  # on the twins (and on the third ball's boundary); inside it
+    assert twins.hit(queries).tolist() == [True, True]
+    assert twins.counts(queries).tolist() == [0, 0, 1]
+
+
+def test_the_distance_to_the_data_is_the_median_nearest_neighbour_distance_both_ways(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Real points on a line at 0, 1, …, 9; fakes at 0.5 (0.5 from the data), 2, 3 (on it) and 20 (11 away).
+    real = torch.tensor([[float(i), 0.0] for i in range(10)])
+    fake = torch.tensor([[0.5, 0.0], [2.0, 0.0], [3.0, 0.0], [20.0, 0.0]])
+    frame = metrics.data_distance(real, torch.stack((fake, fake + torch.tensor([0.0, 4.0]))))
+    # Fake → real: median of (0.5, 0, 0, 11) = 0.25; shifted up by 4: median of (√16.25, 4, 4, √137) ≈ 4.02.
+    assert frame.loc[0, "to_data"] == 0.25
+    assert frame.loc[1, "to_data"] == pytest.approx((math.sqrt(16.25) + 4) / 2)
+    # Real → fake: reals 0 … 9 lie 0.5, 0.5, 0, 0, 1, 2, 3, 4, 5, 6 from the nearest fake: median 1.5.
+    assert frame.loc[0, "from_data"] == 1.5
+    monkeypatch.setattr(knn, "KD_TREE_MAX_DIM", 0)
+    pd.testing.assert_frame_equal(metrics.data_distance(real, fake), frame.iloc[:1])
+
+
+def test_non_finite_samples_are_infinitely_far_from_the_data() -> None:
+    real = torch.tensor([[float(i), 0.0] for i in range(10)])
+    broken = torch.tensor([[[0.0, 0.0], [math.nan, 0.0], [math.inf, 1.0]], [[math.nan, 0.0]] * 3])
+    frame = metrics.data_distance(real, broken)
+    assert frame.loc[0, "to_data"] == math.inf and frame.loc[0, "from_data"] == 4.5  # one finite fake, at 0
+    assert frame.loc[1, "to_data"] == math.inf and frame.loc[1, "from_data"] == math.inf
 
 
 def test_knn_metrics_refuse_mismatched_inputs() -> None:

@@ -15,26 +15,42 @@ from __future__ import annotations
 from typing import Any
 
 from ..findings import (
+    ClassCoverageError,
     DiscriminatorDominanceError,
     DivergenceError,
     Finding,
+    GeneratorStuckError,
     GradientHealthError,
     ModeCoverageError,
     StabilityError,
 )
 from ..run import Run
-from .checks import CHECKS, DIVERGENCE, DOMINANCE, GRADIENTS, MODE_COVERAGE, Check, Quorum
+from .checks import (
+    CHECKS,
+    DIVERGENCE,
+    DOMINANCE,
+    GENERATOR_LEARNS,
+    GRADIENTS,
+    MODE_COVERAGE,
+    Check,
+    Quorum,
+)
+from .classes import assert_class_coverage
 from .diagnosis import CAUSES
 
 __all__ = [
     "CAUSES",
     "CHECKS",
     "Check",
+    "ClassCoverageError",
     "DiscriminatorDominanceError",
     "DivergenceError",
+    "GeneratorStuckError",
     "GradientHealthError",
     "ModeCoverageError",
     "StabilityError",
+    "assert_class_coverage",
+    "assert_generator_learns",
     "assert_gradients_healthy",
     "assert_mode_coverage",
     "assert_no_discriminator_dominance",
@@ -57,10 +73,22 @@ def assert_gradients_healthy(run: Run, *, quorum: Quorum = None, **limits: Any) 
     return GRADIENTS.enforce(run, quorum, limits)
 
 
+def assert_generator_learns(run: Run, *, quorum: Quorum = None, **limits: Any) -> Finding:
+    """Fail when too many seeds' G did not learn: from its samples before training to its final ones (the
+    same fixed latents, ``samples`` of them), their median distance to the data must cover at least
+    ``min_progress`` of the way down to the data's own (a seed already at twice the data's own distance
+    passes). A G with no early samples to compare (a user's G whose trainer kept none) is refused. The
+    diagnosis reads the trace: G's samples did not move at all, D stayed at ``chance_auc`` or below, or
+    D dominated (``auc_threshold``, ``max_dominant_fraction``, ``signal_floor`` over the ``window``)."""
+    return GENERATOR_LEARNS.enforce(run, quorum, limits)
+
+
 def assert_mode_coverage(run: Run, *, quorum: Quorum = None, **limits: Any) -> Finding:
     """Fail when too many seeds capture fewer than ``min_modes`` (None: all; an int: a count; a float: a
     share of the toy's modes), have an HQ share below ``min_hq`` or a reverse KL above ``max_reverse_kl``
-    (None: not judged), measured on ``samples`` samples from fixed latents. Toys without modes are refused."""
+    (None: not judged), measured on ``samples`` samples from fixed latents. Toys without modes are refused.
+    A seed whose HQ is below the default ``min_hq`` has most samples off every mode: the message says its
+    mode count measures spread, not capture, even where a lower ``min_hq`` lets it pass."""
     return MODE_COVERAGE.enforce(run, quorum, limits)
 
 
@@ -73,8 +101,10 @@ def assert_no_divergence(run: Run, *, quorum: Quorum = None, **limits: Any) -> F
 def diagnose(run: Run, *, quorum: Quorum = None, **thresholds: Any) -> list[Finding]:
     """Every check's finding on ``run``, passed or not, without raising for failed ones.
 
-    ``thresholds`` are any ``Thresholds`` fields; each reaches every check that reads it. Mode coverage is
-    skipped for toys without modes. Bad arguments still raise ``ValueError``/``TypeError``.
+    ``thresholds`` are any ``Thresholds`` fields; each reaches every check that reads it. A check judges
+    the Runs it applies to (``Check.applies``): mode coverage toys with modes, class coverage conditional
+    Runs on them, generator learning Runs whose G can be seen before training (the recipe's G, or kept
+    ``Run.initial_samples``). Bad arguments still raise ``ValueError``/``TypeError``.
     """
     accepted = {name for check in CHECKS for name in check.limits}
     unknown = sorted(set(thresholds) - accepted)
@@ -85,14 +115,15 @@ def diagnose(run: Run, *, quorum: Quorum = None, **thresholds: Any) -> list[Find
     return [
         check.run(run, quorum, {key: value for key, value in thresholds.items() if key in check.limits})
         for check in CHECKS
-        if check is not MODE_COVERAGE or run.toy.has_modes
+        if check.applies(run)
     ]
 
 
 def assert_stable(run: Run, *, quorum: Quorum = None, **thresholds: Any) -> list[Finding]:
     """Run every check (as ``diagnose``), append the findings to ``run.findings``, and raise when any
     failed: the error's type is that of the first failed check in the order divergence, discriminator
-    dominance, gradients, mode coverage, and it carries every failed finding."""
+    dominance, gradients, generator learning, mode coverage, class coverage, and it carries every failed
+    finding."""
     findings = diagnose(run, quorum=quorum, **thresholds)
     run.findings.extend(findings)
     failed = [finding for finding in findings if not finding.passed]

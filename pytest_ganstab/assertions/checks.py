@@ -2,28 +2,40 @@
 
 A check never raises for a failed verdict (``assert_*`` does that); it raises only for bad arguments.
 Each is declared once as a ``Check``: its name, the thresholds it reads, the error its assertion
-raises and its judge, so ``assert_*``, ``diagnose`` and ``assert_stable`` share one definition.
+raises, its judge and which Runs it applies to, so ``assert_*``, ``diagnose`` and ``assert_stable`` share
+one definition.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .. import findings, metrics
 from ..findings import Finding, StabilityError
 from ..run import Run
 from ..stats import bootstrap_ci, format_interval, required_count, required_passes
 from ..thresholds import DEFAULTS, Thresholds
-from .diagnosis import cause_text, dominance_causes, remedies
+from .diagnosis import cause_text, dominance_causes, learning_leads, remedies
 
 Quorum = int | float | None
 Judge = Callable[[Run, Quorum, Thresholds], Finding]
+
+# The data's own distance to its held-out samples is measured on draws from this generator.
+_TRUE_SAMPLES_SEED = 0x7E57
+# A G whose samples moved by at most this share of the data's spread (RMS distance from its mean) is still.
+_STILL = 1e-3
+
+
+def _every_run(run: Run) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,9 @@ class Check:
     limits: tuple[str, ...]  # the ``Thresholds`` fields it reads
     error: type[StabilityError]
     judge: Judge
+    # Whether ``diagnose`` and ``assert_stable`` judge a Run with this check (its assertion judges any Run,
+    # and refuses one it cannot judge with a ValueError that says why).
+    applies: Callable[[Run], bool] = _every_run
 
     def run(self, run: Run, quorum: Quorum = None, overrides: Mapping[str, Any] | None = None) -> Finding:
         """Judge ``run`` with ``overrides`` of this check's thresholds; unknown names are a TypeError."""
@@ -220,23 +235,36 @@ def _judge_modes(run: Run, quorum: Quorum, limits: Thresholds) -> Finding:
     if max_reverse_kl is not None:
         failed |= ~(kl <= max_reverse_kl)
     counts = frame[[f"count.{m}" for m in range(toy.n_modes)]].to_numpy()
-    lines = {}
+    # Below the default HQ, most samples lie off every mode: the modes counted measure spread, not capture
+    # (uniform noise over grid25's bounding box counts 22 and 24 of its 25 modes at HQ 2.2 and 2.6 %).
+    capture_hq = DEFAULTS.min_hq
+    spread = ~(hq >= capture_hq) & (modes > 0)
+    lines, notes = {}, []
     for i, seed in enumerate(run.seeds):
         missing = np.flatnonzero(counts[i] == 0).tolist()
         listed = ", ".join(map(str, missing[:10])) + (", …" if len(missing) > 10 else "")
         kl_text = "no high-quality sample" if math.isnan(kl[i]) else f"reverse KL {kl[i]:.3f}"
         if max_reverse_kl is not None:
             kl_text += f" (limit {max_reverse_kl:g})"
+        spread_text = f"{modes[i]:.0f} modes counted at HQ {hq[i]:.1%} measure spread, not capture"
         lines[seed] = (
             f"seed {seed}: {modes[i]:.0f} of {toy.n_modes} modes (needed {needed})"
             + (f", missing {listed}" if missing else "")
-            + f"; HQ {hq[i]:.1%} (needed ≥ {min_hq:.0%}); {kl_text}"
+            + f"; HQ {hq[i]:.1%} (needed ≥ {min_hq:.0%})"
+            + (f": {spread_text}" if spread[i] else "")
+            + f"; {kl_text}"
             + _nonfinite_note(run, i)
         )
+        if spread[i] and not failed[i]:
+            notes.append(
+                f"seed {seed} passed, but its {spread_text}: below HQ {capture_hq:.0%} most samples lie off "
+                "every mode"
+            )
     causes = _causes_beside_divergence(run, failed, [5])
     thresholds = {"min_modes": float(needed), "min_hq": min_hq, "samples": float(limits.samples)}
     if max_reverse_kl is not None:
         thresholds["max_reverse_kl"] = max_reverse_kl
+    thresholds["capture_hq"] = capture_hq  # not judged: the HQ from which a mode count means capture
     return _finding(
         MODE_COVERAGE,
         run,
@@ -250,6 +278,145 @@ def _judge_modes(run: Run, quorum: Quorum, limits: Thresholds) -> Finding:
         step=None,
         causes=causes,
         titles=("poor mode coverage", "mode coverage"),
+        notes=notes,
+    )
+
+
+def _judge_learning(run: Run, quorum: Quorum, limits: Thresholds) -> Finding:
+    _check_run(run, "assert_generator_learns", trace=False)
+    n = limits.samples
+    first = run.first_samples(n)
+    if first is None:
+        raise ValueError(
+            f"assert_generator_learns: run {run.label!r} kept no samples from before training, and its G is "
+            "the user's own, which cannot be rebuilt at its initial weights; its trainer must keep "
+            "Run.initial_samples (assert_stable skips this check for such a Run)"
+        )
+    real = run.toy.holdout(n)
+    last = run.samples(n)
+    before = metrics.data_distance(real, first, seeds=run.seeds)
+    after = metrics.data_distance(real, last, seeds=run.seeds)
+    truth = run.toy.sample(n, generator=torch.Generator().manual_seed(_TRUE_SAMPLES_SEED))
+    true = metrics.data_distance(real, truth).iloc[0]
+    frame = pd.DataFrame({"seed": run.seeds})
+    progress = []
+    for way in ("to_data", "from_data"):
+        start, end = before[way].to_numpy(), after[way].to_numpy()
+        frame[f"{way}_first"], frame[way] = start, end
+        # A direction in which G started at the data (within twice the data's own distance) tells nothing.
+        informative = start > 2 * true[way]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            progress.append(np.where(informative, (start - end) / (start - true[way]), np.nan))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # both directions uninformative: NaN
+        frame["progress"] = np.nanmax(np.stack(progress), axis=0)
+    # A seed with non-finite samples is infinitely far: not measured (NaN), and it fails.
+    for column in ("progress", "to_data", "from_data"):
+        frame[column] = frame[column].where(np.isfinite(frame[column]))
+    # A G at the data both ways has nothing left to learn, wherever it started.
+    at_data = (frame["to_data"] <= 2 * true["to_data"]) & (frame["from_data"] <= 2 * true["from_data"])
+    failed = ~((frame["progress"].to_numpy() >= limits.min_progress) | at_data.to_numpy())
+    held = real.double().reshape(len(real), -1)
+    scale = float((held - held.mean(0)).pow(2).sum(1).mean().sqrt())
+    frame["moved"] = (last - first).abs().flatten(1).amax(1).double().numpy()
+    still = frame["moved"].to_numpy() <= _STILL * scale  # NaN (a non-finite sample) moved
+    d_auc = np.full(run.n_seeds, np.nan)
+    d_still = np.zeros(run.n_seeds, dtype=bool)
+    causes: list[int] = []
+    moving = failed & ~still
+    if not run.trace.empty:
+        dominance = metrics.dominance(run, window=limits.window, threshold=limits.auc_threshold)
+        health = metrics.gradient_health(run, window=limits.window, signal_floor=limits.signal_floor)
+        d_auc = dominance["d_auc"].to_numpy()
+        d_still = d_auc <= limits.chance_auc
+        dominated = ~(dominance["auc_above"].to_numpy() <= limits.max_dominant_fraction)
+        vanished = health["signal_ratio"].to_numpy() < limits.signal_floor
+        moving &= ~d_still
+        if np.any(moving & (dominated | vanished)):
+            causes = dominance_causes(run, (moving & vanished)[moving])
+    if np.any(moving) and not causes:
+        causes = [3]
+    leads = learning_leads(run, bool(np.any(failed & still)), bool(np.any(failed & d_still)))
+    frame["d_auc"] = d_auc
+    causes = _causes_beside_divergence(run, failed, causes)
+    lines = {}
+    for i, seed in enumerate(run.seeds):
+        row = frame.iloc[i]
+        went = (
+            "moved away from the data"
+            if row.progress < 0
+            else f"covered {_share_text(row.progress)} of the way to the data"
+        )
+        text = (
+            f"seed {seed}: G {went} (needed ≥ {limits.min_progress:.0%} of the way): the median distance "
+            f"from its samples to the data went from {row.to_data_first:.3g} to {_distance(row.to_data)}, "
+            f"from the data to its samples from {row.from_data_first:.3g} to {_distance(row.from_data)} "
+            f"(true samples: {true['to_data']:.3g}, {true['from_data']:.3g})"
+        )
+        if still[i]:
+            moved = "did not move at all" if row.moved == 0 else f"moved at most {row.moved:.2g}"
+            text += f"; its samples {moved}"
+        if np.isfinite(d_auc[i]):
+            text += f"; D's AUC {d_auc[i]:.2f} over the window"
+        lines[seed] = text + _nonfinite_note(run, i)
+    thresholds = {"min_progress": limits.min_progress, "samples": float(n)}
+    thresholds |= {f"{way}_true": float(true[way]) for way in ("to_data", "from_data")}
+    return _finding(
+        GENERATOR_LEARNS,
+        run,
+        quorum,
+        failed,
+        frame,
+        values=("progress", "to_data_first", "to_data", "from_data_first", "from_data", "moved", "d_auc"),
+        summary={"progress": "share of the way to the data", "to_data": "distance to the data"},
+        thresholds=thresholds,
+        lines=lines,
+        step=None,
+        causes=causes,
+        titles=("generator not learning", "generator learns"),
+        leads=leads,
+    )
+
+
+def _judge_classes(run: Run, quorum: Quorum, limits: Thresholds) -> Finding:
+    _check_run(run, "assert_class_coverage", trace=False)
+    if not run.classes or not run.toy.has_modes:
+        raise ValueError(
+            f"assert_class_coverage: run {run.label!r} is not a conditional GAN on data with modes; "
+            "train it with conditional=True on a toy with modes (each mode is a class)"
+        )
+    n = limits.samples
+    frame = metrics.class_coverage(run.samples(n), run.sample_labels(n), run.toy, seeds=run.seeds)
+    on_class, recall = (frame[key].to_numpy(dtype=np.float64) for key in ("on_class", "class_recall"))
+    ignores_label = ~(on_class >= limits.min_on_class)
+    collapses = ~(recall >= limits.min_class_recall)
+    lines = {}
+    for i, seed in enumerate(run.seeds):
+        row = frame.iloc[i]
+        parts = [
+            f"{row.on_class:.0%} of samples on the mode of their class (needed ≥ {limits.min_on_class:.0%})",
+            f"per-class recall {row.class_recall:.2f} (needed ≥ {limits.min_class_recall:g}; worst class "
+            f"{row.worst_class:.0f}: {row.worst_recall:.2f})",
+        ]
+        if ignores_label[i]:
+            parts.append("G ignores its label")
+        if collapses[i]:
+            parts.append("G collapses within a class")
+        lines[seed] = f"seed {seed}: " + "; ".join(parts) + _nonfinite_note(run, i)
+    failed = ignores_label | collapses
+    return _finding(
+        CLASS_COVERAGE,
+        run,
+        quorum,
+        failed,
+        frame,
+        values=("on_class", "class_recall", "worst_on_class", "worst_recall"),
+        summary={"on_class": "share on their class's mode", "class_recall": "per-class recall"},
+        thresholds={"min_on_class": limits.min_on_class, "min_class_recall": limits.min_class_recall},
+        lines=lines,
+        step=None,
+        causes=_causes_beside_divergence(run, failed, [5]),
+        titles=("poor class coverage", "class coverage"),
     )
 
 
@@ -274,16 +441,49 @@ GRADIENTS = Check(
     findings.GradientHealthError,
     _judge_gradients,
 )
+GENERATOR_LEARNS = Check(
+    "generator_learns",
+    "assert_generator_learns",
+    (
+        "min_progress",
+        "samples",
+        "window",
+        "auc_threshold",
+        "max_dominant_fraction",
+        "signal_floor",
+        "chance_auc",
+    ),
+    findings.GeneratorStuckError,
+    _judge_learning,
+    applies=lambda run: run.has_first_samples,
+)
 MODE_COVERAGE = Check(
     "mode_coverage",
     "assert_mode_coverage",
     ("min_modes", "min_hq", "max_reverse_kl", "samples"),
     findings.ModeCoverageError,
     _judge_modes,
+    applies=lambda run: run.toy.has_modes,
 )
-# Judged in this order; assert_stable raises the type of the first failure, divergence first because a
-# NaN explains every other failure of the same seed.
-CHECKS: tuple[Check, ...] = (DIVERGENCE, DOMINANCE, GRADIENTS, MODE_COVERAGE)
+CLASS_COVERAGE = Check(
+    "class_coverage",
+    "assert_class_coverage",
+    ("min_on_class", "min_class_recall", "samples"),
+    findings.ClassCoverageError,
+    _judge_classes,
+    applies=lambda run: bool(run.classes) and run.toy.has_modes,
+)
+# Judged in this order; assert_stable raises the type of the first failure: divergence first because a
+# NaN explains every other failure of the same seed, and a G that does not learn before the coverage its
+# stillness explains.
+CHECKS: tuple[Check, ...] = (
+    DIVERGENCE,
+    DOMINANCE,
+    GRADIENTS,
+    GENERATOR_LEARNS,
+    MODE_COVERAGE,
+    CLASS_COVERAGE,
+)
 
 
 # ---------------------------------------------------------------- the finding
@@ -303,7 +503,11 @@ def _finding(
     step: np.ndarray | None,
     causes: list[int],
     titles: tuple[str, str],
+    leads: list[str] | None = None,
+    notes: Sequence[str] = (),
 ) -> Finding:
+    """The finding: a header, each failed seed's line, ``notes`` (shown whatever the verdict), the intervals,
+    and for failures the cause (``leads`` first, then the numbered ``causes``) and the remedies."""
     seeds = list(run.seeds)
     n = len(seeds)
     required = required_passes(quorum, n)
@@ -321,9 +525,9 @@ def _finding(
         failing_steps = np.asarray(step, dtype=np.float64)[failed]
         if np.isfinite(failing_steps).any():
             first_step = int(np.nanmin(failing_steps))
-    cause = cause_text(causes, run) if failed.any() else None
-    tried = remedies(causes, run) if not passed else ()
-    body = [lines[seed] for seed in failed_seeds]
+    cause = cause_text(causes, run, leads) if failed.any() else None
+    tried = remedies(causes, run, leads) if not passed else ()
+    body = [lines[seed] for seed in failed_seeds] + list(notes)
     body += [f"across seeds, {label}: {format_interval(ci[key], n)}" for key, label in summary.items()]
     if cause is not None:
         body.append(f"likely cause: {cause}")
@@ -373,6 +577,14 @@ def _diverged(run: Run) -> np.ndarray:
 def _nonfinite_note(run: Run, index: int) -> str:
     step = metrics.first_nonfinite(run)[index]
     return f" (non-finite from step {step:.0f}: see the divergence check)" if np.isfinite(step) else ""
+
+
+def _share_text(value: float) -> str:
+    return "n/a (its samples are not finite)" if math.isnan(value) else f"{value:.0%}"
+
+
+def _distance(value: float) -> str:
+    return "∞ (non-finite samples)" if math.isnan(value) else f"{value:.3g}"
 
 
 def _ratio(value: float) -> str:

@@ -32,6 +32,16 @@ SIGMOID_D = (
     "while the loss takes raw scores (logits) and applies its own sigmoid, which squashes D's signal"
 )
 SIGMOID_FIX = "remove D's final nn.Sigmoid (or torch.sigmoid) so that it returns raw scores (logits)"
+# A G that does not learn, where the evidence is about the training's plumbing rather than one of the causes.
+G_STILL = (
+    "G's samples did not move: G was never updated (a learning rate of 0, an optimiser that does not hold "
+    "G's parameters, parameters with requires_grad=False) or never received a gradient"
+)
+D_STILL = (
+    "D never learned to tell real from fake (its AUC stayed at or below chance), so its gradient never "
+    "pointed G to the data: D was not updated (a learning rate of 0, an optimiser that does not hold D's "
+    "parameters) or it cannot separate anything (a constant output)"
+)
 # A recipe remedy as a technique, for a user's own loop, which cannot switch recipes.
 TECHNIQUES = {
     "nonsaturating": "the non-saturating G loss, -log D(G(z))",
@@ -60,9 +70,15 @@ def dominance_causes(run: Run, signal_vanished: np.ndarray, *, otherwise: int = 
     return causes or [otherwise]
 
 
-def cause_text(causes: list[int], run: Run) -> str:
-    """The causes as a diagnosis names them, with the recipe's settings that point to them (and a D that
-    ends in Sigmoid first, when the Run found one)."""
+def learning_leads(run: Run, still: bool, d_still: bool) -> list[str]:
+    """What a G that does not learn shows before any numbered cause: its samples did not move at all, or D
+    never learned (both may hold: a D with a constant output gives G no gradient)."""
+    return [text for text, shown in ((G_STILL, still), (D_STILL, d_still)) if shown]
+
+
+def cause_text(causes: list[int], run: Run, leads: list[str] | None = None) -> str:
+    """The causes as a diagnosis names them, with the recipe's settings that point to them; a D that ends in
+    Sigmoid (when the Run found one) and then ``leads`` (evidence that names no numbered cause) first."""
     recipe = run.recipe
     ahead = _d_ahead(recipe)
     texts = {c: CAUSES[c] for c in causes}
@@ -71,7 +87,7 @@ def cause_text(causes: list[int], run: Run) -> str:
         texts[2] = f"{CAUSES[2]} ({settings})" if ahead else f"{BALANCE_AT_EQUAL_SETTINGS} ({settings})"
     if 4 in texts:
         texts[4] += f" (G:D capacity ratio {recipe.capacity_ratio:.2f})"
-    named = [texts[c] for c in dict.fromkeys(causes)]
+    named = [*(leads or []), *(texts[c] for c in dict.fromkeys(causes))]
     return "; also ".join([SIGMOID_D, *named] if run.sigmoid_d else named)
 
 
@@ -79,11 +95,22 @@ def _d_ahead(recipe: Recipe) -> bool:
     return recipe.d_lr > recipe.g_lr or recipe.n_critic > 1
 
 
-def remedies(causes: list[int], run: Run) -> tuple[str, ...]:
-    """Remedies for the causes, naming recipes and knobs; never the recipe already in use."""
+def remedies(causes: list[int], run: Run, leads: list[str] | None = None) -> tuple[str, ...]:
+    """Remedies for the causes (and for ``leads``, first), naming recipes and knobs; never the recipe
+    already in use."""
     recipe = run.recipe
     user_g, user_d = "generator" in run.user_modules, "discriminator" in run.user_modules
     found: list[str] = [SIGMOID_FIX] if run.sigmoid_d else []
+    if G_STILL in (leads or []):
+        found.append(
+            f"check G's optimiser: it must hold G's parameters at a positive learning rate (the Run says "
+            f"g_lr={recipe.g_lr:g}; a scheduler may have set it to 0), and they must require grad"
+        )
+    if D_STILL in (leads or []):
+        found.append(
+            f"check D's optimiser: it must hold D's parameters at a positive learning rate (the Run says "
+            f"d_lr={recipe.d_lr:g}), and D's output must depend on its input"
+        )
     for cause in dict.fromkeys(causes):
         if cause == 1:
             found += [

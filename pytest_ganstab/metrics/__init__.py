@@ -1,8 +1,9 @@
 """Metrics: the per-seed numbers verdicts are made of, each a DataFrame with one row per seed.
 
 ``samples`` scores generated samples (mode coverage, precision/recall, density/coverage, sliced
-Wasserstein); ``trace`` reads a Run's probes (dominance, gradient health, divergence); ``key_metrics``
-is the row of numbers every summary, record and comparison shows (``catalog`` says what each means).
+Wasserstein, the distance to the data); ``trace`` reads a Run's probes (dominance, gradient health,
+divergence); ``key_metrics`` is the row of numbers every summary, record and comparison shows (``catalog``
+says what each means).
 Definitions: docs/design.md §4.
 """
 
@@ -18,6 +19,7 @@ from .samples import (
     ArrayLike,
     against_data,
     class_coverage,
+    data_distance,
     density_coverage,
     mode_coverage,
     precision_recall,
@@ -32,6 +34,7 @@ __all__ = [
     "Window",
     "against_data",
     "class_coverage",
+    "data_distance",
     "density_coverage",
     "divergence",
     "dominance",

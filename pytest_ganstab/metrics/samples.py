@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from ..toys import Toy
-from .knn import Balls
+from .knn import Balls, nearest_distances
 
 ArrayLike = torch.Tensor | np.ndarray
 
@@ -128,6 +128,31 @@ def sliced_wasserstein(
     fake_q = _quantiles((directions.T @ fake_x.double().transpose(1, 2)).sort(dim=-1).values, size)
     swd = ((real_q - fake_q) ** 2).mean(dim=(1, 2)).sqrt()
     return pd.DataFrame({"seed": _seed_labels(seeds, fake_x.shape[0]), "swd": swd.numpy()})
+
+
+def data_distance(real: ArrayLike, fake: ArrayLike, *, seeds: Sequence[int] | None = None) -> pd.DataFrame:
+    """How far G's samples lie from the data, both ways, per seed: ``to_data``, the median over fake samples
+    of the (exact) distance to the nearest real sample, and ``from_data``, the median over real samples of
+    the distance to the nearest fake one. A non-finite fake sample is infinitely far from everything.
+
+    ``to_data`` falls as G's samples reach the data's support, however they are spread there; ``from_data``
+    falls as they come near more of the data. A median moves with the bulk of the samples, not a few strays.
+    ``real`` may be one set shared by every seed.
+    """
+    real_x, fake_x = _stacked_pair(real, fake, "data_distance", expand=False)
+    reals = real_x.double().numpy()
+    if not np.isfinite(reals).all():
+        raise ValueError("data_distance: the real samples hold NaN or Inf")
+    rows = []
+    for s, fake_s in enumerate(fake_x.double().numpy()):
+        real_s = reals[min(s, len(reals) - 1)]
+        finite = fake_s[np.isfinite(fake_s).all(axis=1)]
+        from_data = nearest_distances(finite, real_s) if len(finite) else np.full(len(real_s), np.inf)
+        rows.append((_median(nearest_distances(real_s, fake_s)), _median(from_data)))
+    values = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+    return pd.DataFrame(
+        {"seed": _seed_labels(seeds, fake_x.shape[0]), "to_data": values[:, 0], "from_data": values[:, 1]}
+    )
 
 
 def class_coverage(
@@ -283,6 +308,13 @@ def _quantiles(sorted_values: torch.Tensor, size: int) -> torch.Tensor:
         return sorted_values
     index = ((torch.arange(size, dtype=torch.float64) + 0.5) * n / size).long().clamp_(max=n - 1)
     return sorted_values[..., index]
+
+
+def _median(values: np.ndarray) -> float:
+    """The median, ∞ when the middle values are (numpy's interpolation would make ∞ − ∞ a NaN)."""
+    ordered = np.sort(values)
+    middle = (len(ordered) - 1) / 2
+    return float(0.5 * (ordered[math.floor(middle)] + ordered[math.ceil(middle)]))
 
 
 def _seed_labels(seeds: Sequence[int] | None, count: int) -> np.ndarray:
