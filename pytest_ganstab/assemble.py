@@ -9,6 +9,7 @@ optimiser, learning rates and betas with its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import fields, replace
 from typing import Any
@@ -127,7 +128,12 @@ def optimizer_notes(
     notes = []
     if factory is not None:
         family, betas = recipe_optimizer(opt_g)
-        actual: dict[str, Any] = {"g_lr": initial_lr(opt_g), "d_lr": initial_lr(opt_d), "optimizer": family}
+        actual: dict[str, Any] = {"optimizer": family}
+        for key, rate in (("g_lr", initial_lr(opt_g)), ("d_lr", initial_lr(opt_d))):
+            if (
+                math.isfinite(rate) and rate > 0
+            ):  # a net frozen at lr 0 keeps the recipe's rate; the note says 0
+                actual[key] = rate
         if betas is not None:
             actual["betas"] = tuple(float(b) for b in betas)
         g_text, d_text = describe(opt_g), describe(opt_d)

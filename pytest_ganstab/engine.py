@@ -24,7 +24,8 @@ from .optimizers import OptimizerFactory, SchedulerFactory, make_optimizer, make
 from .probes import SIGMOID_STEPS, probe_row, trace_frame
 from .recipes import Recipe, list_recipes
 from .recipes import recipe as get_recipe
-from .run import PROBES, Run
+from .run import PROBES, Run, Sampling, generate
+from .thresholds import DEFAULTS
 from .toys import Toy
 
 Progress = Callable[[int, int], None]
@@ -107,6 +108,12 @@ def train(
         optimizers=(opt_g, opt_d),
         schedulers=[s for s in schedulers if s is not None],
     )
+    initial = None
+    if (
+        generator is not None
+    ):  # the recipe's own G can be rebuilt from its keys (Run.first_samples); a user's not
+        at = Sampling(seed, indices, dev, recipe.latent_dim, classes, DEFAULTS.samples)
+        initial = generate(nets.generator, at)
     synchronize(dev)
     started = time.perf_counter()
     loop.run(progress)
@@ -135,6 +142,7 @@ def train(
         objective=objective,
         sigmoid_d=sigmoid and not _by_function(objective),
         user_modules=user,
+        initial_samples=initial,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,9 +82,14 @@ class Run:
     def label(self) -> str:
         return self.name or f"{self.recipe.name} on {self.toy.name}"
 
-    def samples(self, n: int = 2500) -> torch.Tensor:
-        """Final samples ``[S, n, dim]`` from fixed latents: the same latents for every call and run."""
-        return self._generate(self.nets.generator, n, "samples")
+    def samples(self, n: int = 2500, *, eval_mode: bool = False) -> torch.Tensor:
+        """Final samples ``[S, n, dim]`` from fixed latents: the same latents for every call and run.
+
+        G runs as it trained (BatchNorm normalises by the n latents' own statistics) unless ``eval_mode``,
+        which runs it as ``G.eval()`` would: BatchNorm on its running statistics, Dropout off. Either way
+        drawing samples changes nothing in the Run (running statistics and random streams are restored).
+        """
+        return generate(self.nets.generator, self._sampling(n, "samples"), eval_mode=eval_mode)
 
     @property
     def has_first_samples(self) -> bool:
@@ -104,18 +111,12 @@ class Run:
             if self.classes
             else build_mlps(self.recipe, self.toy, keys)
         )
-        return self._generate(nets.generator, n, "first_samples")
+        return generate(nets.generator, self._sampling(n, "first_samples"))
 
-    @torch.no_grad()
-    def _generate(self, generator: Stack, n: int, what: str) -> torch.Tensor:
-        if n < 1:
-            raise ValueError(f"{what}: n={n} must be at least 1")
-        keys = rng.seed_keys(self.base_seed, self.seeds, self.device)
-        latents = rng.normal(keys, rng.EVAL, (n, self.recipe.latent_dim))
-        if not self.classes:
-            return generator(latents).float()
-        labels = self.sample_labels(n).expand(self.n_seeds, -1)
-        return generator(latents, labels).float()  # type: ignore[call-arg]
+    def _sampling(self, n: int, what: str) -> Sampling:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{what}: n={n!r} must be an integer of at least 1")
+        return Sampling(self.base_seed, self.seeds, self.device, self.recipe.latent_dim, self.classes, n)
 
     def sample_labels(self, n: int = 2500) -> torch.Tensor:
         """The classes ``samples(n)`` asks a conditional G for, ``[n]``: every class in turn."""
@@ -166,3 +167,29 @@ class Run:
             f"<Run {self.label}: {self.n_seeds} seeds × {self.steps} steps on {self.device}, "
             f"{self.seed_steps_per_s:,.0f} seed-steps/s>"
         )
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What fixes a Run's evaluation samples: the seeds' keys, G's latent size, the classes, how many."""
+
+    base_seed: int
+    seeds: Sequence[int]
+    device: str | torch.device
+    latent_dim: int
+    classes: int
+    n: int
+
+
+@torch.no_grad()
+def generate(generator: Stack, at: Sampling, *, eval_mode: bool = False) -> torch.Tensor:
+    """``generator``'s samples ``[S, n, dim]`` from the fixed evaluation latents of ``at``, leaving it as
+    it was: a stack of user modules restores its buffers and random streams (``sampling``)."""
+    keys = rng.seed_keys(at.base_seed, at.seeds, at.device)
+    latents = rng.normal(keys, rng.EVAL, (at.n, at.latent_dim))
+    sampling = getattr(generator, "sampling", None)
+    with sampling(eval_mode) if sampling is not None else contextlib.nullcontext():
+        if not at.classes:
+            return generator(latents).float()
+        labels = eval_labels(at.n, at.classes, latents.device).expand(len(at.seeds), -1)
+        return generator(latents, labels).float()  # type: ignore[call-arg]

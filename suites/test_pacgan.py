@@ -18,7 +18,6 @@ the terminal summary.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -28,13 +27,13 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
 
-from pytest_ganstab import Run, recipe
-from pytest_ganstab import rng as ganstab_rng
+from pytest_ganstab import recipe
+from pytest_ganstab.evidence import SPREAD_MARK
 from pytest_ganstab.metrics.samples import mode_coverage
 from pytest_ganstab.stats import bootstrap_ci
-from pytest_ganstab.user.modules import BatchedModules, ModuleLoop
+from pytest_ganstab.thresholds import DEFAULTS
+from pytest_ganstab.user.modules import BatchedModules
 
 # --- the paper's published row ------------------------------------------------------------------------
 
@@ -266,35 +265,6 @@ def judge(expected: Measured | None, coverage: Any, steps: int, seeds: int) -> l
 # --- sampling as the paper does, and the table ---------------------------------------------------------
 
 
-def population_samples(run: Run, n: int = 2500) -> torch.Tensor:
-    """G's samples ``[S, n, 2]`` from the run's fixed evaluation latents (those of ``Run.samples``), with
-    BatchNorm on its population statistics, as the paper's code samples (its GraphLogger applies the
-    decoder outside blocks' ``batch_normalization`` context). ``Run.samples`` keeps G in training mode,
-    so there BatchNorm normalises by the 2,500 latents' own statistics (and updates the running ones)."""
-    keys = ganstab_rng.seed_keys(run.base_seed, run.seeds, run.device)
-    latents = ganstab_rng.normal(keys, ganstab_rng.EVAL, (n, run.recipe.latent_dim))
-    g = run.nets.generator
-    with torch.no_grad():
-        if isinstance(g, BatchedModules):
-            twin = copy.deepcopy(g.base).eval()
-
-            def one_seed(
-                params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], z: torch.Tensor
-            ) -> Any:
-                return functional_call(twin, (params, buffers), (z,))
-
-            out: torch.Tensor = vmap(one_seed)(g.params, g.buffers, latents)
-            return out.float()
-        assert isinstance(g, ModuleLoop)
-        outputs = []
-        for module, z in zip(g.modules, latents, strict=True):
-            was_training = module.training
-            module.eval()
-            outputs.append(module(z))
-            module.train(was_training)
-        return torch.stack(outputs).float()
-
-
 @dataclass(frozen=True)
 class Figure:
     """One of our figures over seeds: mean, standard error, 95 % bootstrap interval, per-seed values."""
@@ -369,12 +339,15 @@ def table_rows(toy_name: str, coverage: Any) -> list[list[str]]:
         missing = len(ours.values) - ours.measured.size
         if missing:
             seeds += f" ({missing} without an HQ sample)"
+        shown = _plus_minus(figure, ours.mean, ours.standard_error)
+        if figure == "modes" and float(np.mean(coverage["hq"])) < DEFAULTS.min_hq:
+            shown += SPREAD_MARK  # most samples lie off every mode: the count is spread, not capture
         rows.append(
             [
                 toy_name,
                 FIGURE_NAMES[figure],
                 _plus_minus(figure, paper, paper_error),
-                _plus_minus(figure, ours.mean, ours.standard_error),
+                shown,
                 "n/a" if math.isnan(low) else f"[{_number(figure, low)}, {_number(figure, high)}]",
                 seeds,
                 difference(figure, ours, paper, paper_error),
@@ -421,7 +394,9 @@ def test_pacgan_table1_gan_row_beside_ours(ganstab: Any, record_property: Any, t
     assert isinstance(run.nets.generator, BatchedModules)
     assert isinstance(run.nets.discriminator, BatchedModules)
 
-    samples = population_samples(run)
+    # BatchNorm on its population statistics, as the paper's code samples (its GraphLogger applies the
+    # decoder outside blocks' batch_normalization context).
+    samples = run.samples(eval_mode=True)
     coverage = mode_coverage(samples, run.toy, seeds=run.seeds)
     rows = table_rows(toy_name, coverage)
     record_property(

@@ -565,3 +565,23 @@ def test_on_cuda_the_dcgan_is_batched_and_dropout_seeds_stay_addressable() -> No
     )
     assert torch.equal(torch.cuda.get_rng_state(), cuda_rng)
     np.testing.assert_allclose(numbers(alone), numbers(pair)[pair.trace["seed"] == 1], rtol=1e-4, atol=1e-6)
+
+
+def test_drawing_samples_changes_nothing_and_eval_mode_uses_the_running_statistics() -> None:
+    """Train-mode BatchNorm updates its running statistics on every forward pass: sampling must not, or
+    every call of ``samples()`` would move the Run it reads. ``eval_mode`` samples as ``G.eval()`` does."""
+    nets = {"generator": bn_generator, "discriminator": mlp_discriminator}
+    run = ganstab.train(ganstab.recipe("nonsaturating", **SMALL), "ring8", seeds=2, steps=30, **nets)
+    generator = run.nets.generator
+    assert isinstance(generator, usermodules.modules.BatchedModules)
+    kept = {name: buffer.clone() for name, buffer in generator.buffers.items()}
+    first, again = run.samples(500), run.samples(500)
+    population = run.samples(500, eval_mode=True)
+    assert torch.equal(first, again) and not torch.equal(first, population)
+    assert all(torch.equal(kept[name], buffer) for name, buffer in generator.buffers.items())
+    one_seed = bn_generator()
+    one_seed.load_state_dict(
+        {name: value[1] for name, value in {**generator.params, **generator.buffers}.items()}
+    )
+    latents = ganstab.rng.normal(ganstab.rng.seed_keys(0, [1], "cpu"), ganstab.rng.EVAL, (500, 2))[0]
+    torch.testing.assert_close(population[1], one_seed.eval()(latents))

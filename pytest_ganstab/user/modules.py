@@ -99,6 +99,20 @@ class BatchedModules:
                 self.buffers[name].copy_(updated[:1])
         return out[:1]
 
+    @contextmanager
+    def sampling(self, eval_mode: bool) -> Iterator[None]:
+        """Draw samples without changing the run: buffers (BatchNorm's running statistics) are restored
+        after; ``eval_mode`` runs the modules as after ``.eval()``."""
+        saved = {name: buffer.clone() for name, buffer in self.buffers.items()}
+        training = self.base.training
+        self.base.train(not eval_mode)
+        try:
+            yield
+        finally:
+            self.base.train(training)
+            for name, buffer in saved.items():
+                self.buffers[name].copy_(buffer)
+
     def layer_grad_sq_norms(self) -> torch.Tensor:
         layers = self.layers.values()
         return torch.stack([_total([per_seed_grad_sq(self.params[n]) for n in names]) for names in layers], 1)
@@ -148,6 +162,24 @@ class ModuleLoop:
                 outputs.append(pick_score(module(*inputs), self.score).reshape(batch, -1))
         self.calls += 1
         return torch.stack(outputs)
+
+    @contextmanager
+    def sampling(self, eval_mode: bool) -> Iterator[None]:
+        """Draw samples without changing the run: buffers and the call count that seeds each call's random
+        numbers are restored after; ``eval_mode`` runs the modules as after ``.eval()``."""
+        saved = [{name: b.clone() for name, b in module.named_buffers()} for module in self.modules]
+        modes = [module.training for module in self.modules]
+        calls = self.calls
+        for module in self.modules:
+            module.train(not eval_mode)
+        try:
+            yield
+        finally:
+            self.calls = calls
+            for module, training, buffers in zip(self.modules, modes, saved, strict=True):
+                module.train(training)
+                for name, buffer in module.named_buffers():
+                    buffer.copy_(buffers[name])
 
     def layer_grad_sq_norms(self) -> torch.Tensor:
         rows = []
