@@ -5,7 +5,7 @@ by our engine, printed beside the published row.
 The networks and settings are the paper's, read from its public code (github.com/fjxmlzn/PacGAN,
 ``synthetic_data_experiments/2DRing_GAN&PacGAN`` and ``2DGrid_GAN&PacGAN``: ``config.py`` and
 ``pacgan_task.py``); each is listed in ``SETTINGS`` with where it comes from. What differs, and why, is in
-``DIFFERENCES`` and in NOTES-pacgan.md: above all, the paper trains 400,000 updates (400 epochs of 1,000
+``DIFFERENCES`` and in docs/pacgan.md: above all, the paper trains 400,000 updates (400 epochs of 1,000
 batches) and a CPU run here 80 (smoke) or 1,125 (nightly) steps, so the figures are far from the paper's
 and the table says by how much.
 
@@ -50,7 +50,7 @@ FIGURES = ("modes", "hq", "reverse_kl")
 FIGURE_NAMES = {"modes": "modes captured", "hq": "high-quality samples", "reverse_kl": "reverse KL (nats)"}
 
 # Steps each toy trains at each profile (--ganstab-steps overrides them, and then no measured range is
-# judged). Measured on one CPU thread, the whole pytest process for both toys (NOTES-pacgan.md): smoke
+# judged). Measured on one CPU thread, the whole pytest process for both toys (docs/pacgan.md): smoke
 # 4 seeds, 43–56 s CPU; nightly 8 seeds, 894 s CPU (~15 min). full (16 seeds, a GPU): not measured.
 STEPS = {"smoke": 80, "nightly": 1125, "full": 20_000}
 RECORD_EVERY = 10  # probes every 10th step: ~20 % of a step's cost at every step, and the windows are shares
@@ -195,7 +195,7 @@ FLOOR = {"modes": 0.5, "hq": 0.005, "reverse_kl": 0.05}
 
 @dataclass(frozen=True)
 class Measured:
-    """One toy's figures per seed at a profile's steps and seeds, as measured (NOTES-pacgan.md: the
+    """One toy's figures per seed at a profile's steps and seeds, as measured (docs/pacgan.md: the
     commands; the values as the table prints them)."""
 
     steps: int
@@ -430,5 +430,5 @@ def test_pacgan_table1_gan_row_beside_ours(ganstab: Any, record_property: Any, t
     failures = judge(MEASURED.get((ganstab.profile, toy_name)), coverage, run.steps, run.n_seeds)
     assert not failures, (
         f"{toy_name}: " + "; ".join(failures) + " (suites/test_pacgan.py MEASURED). If the engine changed on "
-        "purpose, measure again and update MEASURED and NOTES-pacgan.md"
+        "purpose, measure again and update MEASURED and docs/pacgan.md"
     )
