@@ -6,6 +6,7 @@ side-by-side table and the PacGAN table (suites/test_pacgan.py: the paper's row 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,20 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if collection_path.name.startswith("test_bench_") and not config.pluginmanager.hasplugin("benchmark"):
         return True
     return None
+
+
+@pytest.fixture
+def threads(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The benchmarks' torch thread count (``--ganstab-bench-threads``), restored afterwards."""
+    import torch
+
+    from pytest_ganstab.plugins.bench import bench_threads
+
+    count = bench_threads(request.config)
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    yield count
+    torch.set_num_threads(before)
 
 
 @pytest.hookimpl(trylast=True)

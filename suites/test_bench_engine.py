@@ -13,7 +13,6 @@ pytest-benchmark's table times the whole call.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ import torch
 
 from pytest_ganstab import bench
 from pytest_ganstab.engine import train
-from pytest_ganstab.plugins.bench import bench_threads
 from pytest_ganstab.recipes import Recipe, recipe
 from pytest_ganstab.reference import ReferenceRun, TorchDraws, train_reference
 from pytest_ganstab.run import Run
@@ -37,15 +35,6 @@ ROUNDS = 5  # the best round is reported: on a shared machine, the one others di
 WAYS = ("plain", "engine-no-probes", "engine")  # in this order, so the last one can report the ratios
 TARGET_SPEEDUP, PROBE_BUDGET = 2.0, 0.15
 FLOOR = 60_000  # seed-steps/s the H200 reaches at best, set by fp32 Adam's memory traffic (docs/design.md §5)
-
-
-@pytest.fixture
-def threads(request: pytest.FixtureRequest) -> Iterator[int]:
-    count = bench_threads(request.config)
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    yield count
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +26,11 @@ import pytest
 import torch
 
 from pytest_ganstab import bench, recipe, toy, train, user
-from pytest_ganstab.plugins.bench import bench_threads
 from pytest_ganstab.reference import TorchDraws, train_reference
 
 STEPS, ROUNDS = 200, 5  # about a second a round on a 2-core CPU: the monitor's fixed cost is amortised
 OVERHEAD_BUDGET = 0.10
 LOOP = recipe("nonsaturating", width=128)
-
-
-@pytest.fixture
-def threads(request: pytest.FixtureRequest) -> Iterator[int]:
-    count = bench_threads(request.config)
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    yield count
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
