@@ -32,6 +32,14 @@ BASE_SEED = 0
 SEEDS = [0, 1, 2]
 CHECKED = (1, 2)  # seeds that sit beside others in the stack
 RTOL, ATOL = 1e-5, 1e-6
+# Pairs of (real, fake) scores the AUC may order differently: with D's weights clipped to ±0.01 (wgan) its
+# scores lie ~1e-3 apart and many pairs are within rounding of a tie; which ones a CPU's kernels tip differs
+# between CPUs and thread counts (up to 4.5 pairs of 4,096 on an AMD EPYC, none on an Intel machine).
+AUC_PAIRS = 20
+# The zero-centred penalties differentiate twice, which amplifies summation-order differences between the
+# reference's addmm and our baddbmm: on an AMD EPYC nonsaturating-r2 moved 12 of 1,024 D weights by up to
+# 4e-6 and a layer of D's gradient norm by 1.7e-3 (relative) in 20 steps.
+TOLERANCE = {"nonsaturating-r2": (1e-2, 1e-5), "nonsaturating-r1": (1e-2, 1e-5)}
 SMALL = {"width": 32, "batch_size": 64}  # the arithmetic is the same at any size; this keeps the test fast
 
 # Knobs the standard recipes leave at their defaults, each exercised on a recipe where it matters.
@@ -58,22 +66,28 @@ def stacked(rc: Recipe, data: Toy, seeds: list[int]) -> _Loop:
     return loop
 
 
-def assert_close(actual: Any, expected: Any, what: str, atol: float = ATOL) -> None:
-    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=RTOL, atol=atol, err_msg=what)
+def assert_close(actual: Any, expected: Any, what: str, rtol: float = RTOL, atol: float = ATOL) -> None:
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=rtol, atol=atol, err_msg=what)
 
 
-def assert_same_parameters(stack: Stack, position: int, net: torch.nn.Module, what: str) -> None:
+def assert_same_parameters(
+    stack: Stack, position: int, net: torch.nn.Module, what: str, rtol: float = RTOL, atol: float = ATOL
+) -> None:
     assert isinstance(stack, StackedMLP)
     for i, linear in enumerate(linears(net)):
         sn = hasattr(linear, "parametrizations")
         parametrized = cast(Any, linear).parametrizations.weight if sn else None
         weight = linear.weight if parametrized is None else parametrized.original
-        assert_close(stack.weights[i][position].T.detach(), weight.detach(), f"{what} l{i}.weight")
-        assert_close(stack.biases[i][position, 0].detach(), linear.bias.detach(), f"{what} l{i}.bias")
+        assert_close(
+            stack.weights[i][position].T.detach(), weight.detach(), f"{what} l{i}.weight", rtol, atol
+        )
+        assert_close(
+            stack.biases[i][position, 0].detach(), linear.bias.detach(), f"{what} l{i}.bias", rtol, atol
+        )
         if parametrized is not None:  # the power-iteration vectors evolve with training too
             power = parametrized[0]
-            assert_close(stack.u[i][position], power._u, f"{what} l{i}._u")
-            assert_close(stack.v[i][position], power._v, f"{what} l{i}._v")
+            assert_close(stack.u[i][position], power._u, f"{what} l{i}._u", rtol, atol)
+            assert_close(stack.v[i][position], power._v, f"{what} l{i}._v", rtol, atol)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -86,15 +100,15 @@ def test_each_seed_of_a_stacked_run_is_a_plain_training(case: str) -> None:
     for k in CHECKED:
         plain = train_reference(rc, data, steps=STEPS, base_seed=BASE_SEED, index=k)
         assert plain.trace is not None
-        assert_same_parameters(loop.g, k, plain.generator, f"{case}: seed {k} G")
-        assert_same_parameters(loop.d, k, plain.discriminator, f"{case}: seed {k} D")
+        rtol, atol = TOLERANCE.get(case, (RTOL, ATOL))
+        assert_same_parameters(loop.g, k, plain.generator, f"{case}: seed {k} G", rtol, atol)
+        assert_same_parameters(loop.d, k, plain.discriminator, f"{case}: seed {k} D", rtol, atol)
         ours = trace[trace["seed"] == k].drop(columns="seed").reset_index(drop=True)
         assert list(ours.columns) == list(plain.trace.columns)
         assert not ours["nonfinite"].any() and not plain.trace["nonfinite"].any()
         for column in plain.trace.columns.drop(["step", "nonfinite"]):
-            # The AUC counts pairs: a near-tie may resolve differently in the last bit, so allow one pair.
-            atol = 1 / rc.batch_size**2 if column == "d_auc" else ATOL
-            assert_close(ours[column], plain.trace[column], f"{case}: seed {k} probe {column}", atol)
+            tolerance = (RTOL, AUC_PAIRS / rc.batch_size**2) if column == "d_auc" else (rtol, atol)
+            assert_close(ours[column], plain.trace[column], f"{case}: seed {k} probe {column}", *tolerance)
 
 
 def test_every_standard_recipe_is_checked() -> None:

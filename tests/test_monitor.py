@@ -51,7 +51,9 @@ def test_the_monitored_reference_loop_records_the_engines_trace_for_that_seed(na
     if rc.gp_weight:
         compared.remove("d_penalty")
     np.testing.assert_allclose(recorded[compared], engine[compared], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(recorded["d_auc"], engine["d_auc"], atol=1 / rc.batch_size**2)
+    # A pair of scores within rounding of a tie may order differently between the two loops (wgan's clipped
+    # D scores lie ~1e-3 apart; which pairs tip depends on the CPU's kernels): allow three of B² pairs.
+    np.testing.assert_allclose(recorded["d_auc"], engine["d_auc"], atol=3 / rc.batch_size**2)
     assert run.recipe.n_critic == rc.n_critic and (run.recipe.g_lr, run.recipe.d_lr) == (rc.g_lr, rc.d_lr)
     assert not recorded["nonfinite"].any() and run.steps == STEPS
 

@@ -207,7 +207,8 @@ def test_dcgan_with_batchnorm_is_batched_and_keeps_running_stats_per_seed(
 
     assert batched.notes == [CPU_NOTE.format(modules="generator Generator and discriminator Discriminator")]
     assert_same_training(batched, looped)
-    torch.testing.assert_close(batched.samples(100), looped.samples(100), rtol=1e-4, atol=1e-6)
+    # Convolutions sum in a CPU-dependent order: on an AMD EPYC 12 of 51,200 outputs differ by up to 5e-6.
+    torch.testing.assert_close(batched.samples(100), looped.samples(100), rtol=1e-4, atol=1e-5)
     g_batched, g_looped = batched.nets.generator, looped.nets.generator
     assert isinstance(g_batched, usermodules.BatchedModules)
     assert isinstance(g_looped, usermodules.ModuleLoop)
