@@ -71,7 +71,8 @@ def train(
     ``D(x, y)`` on labelled data (a toy's mode is its class). ``loss`` is a loss name, a ``GANLoss`` or
     a pair of plain functions ``(d(fake_scores, real_scores), g(fake_scores))``. ``optimizer`` is a
     factory ``f(params, lr)`` (lr: the recipe's g_lr or d_lr) building any elementwise ``torch.optim``
-    optimiser; ``scheduler`` a factory ``f(optimizer)`` of an lr scheduler, stepped once per step.
+    optimiser; ``scheduler`` a factory ``f(optimizer)`` of an lr scheduler, stepped once per step (the
+    recipe's ``lr_decay`` is one: both rates fall linearly to that share of themselves over ``steps``).
     """
     recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
     if not isinstance(recipe, Recipe):
@@ -95,6 +96,8 @@ def train(
     )
     recipe, notes = optimizer_notes(recipe, opt_g, opt_d, optimizer, scheduler)
     nets.notes += notes
+    if recipe.lr_decay != 1.0:
+        scheduler = _linear_decay(recipe.lr_decay, steps, scheduler)
     schedulers = [make_scheduler(scheduler, opt, "scheduler") for opt in (opt_g, opt_d)]
     loop = _Loop(
         recipe,
@@ -144,6 +147,22 @@ def train(
         user_modules=user,
         initial_samples=initial,
     )
+
+
+def _linear_decay(share: float, steps: int, scheduler: SchedulerFactory | None) -> SchedulerFactory:
+    """The recipe's ``lr_decay``: both rates fall linearly from g_lr and d_lr to ``share`` of them over
+    ``steps`` (torch's ``LinearLR``); a user's own ``scheduler`` as well would be a second schedule."""
+    if scheduler is not None:
+        raise ValueError(
+            f"lr_decay={share!r} and scheduler= are two lr schedules; give one (lr_decay={share!r} "
+            f"is scheduler=lambda opt: torch.optim.lr_scheduler.LinearLR(opt, 1.0, {share!r}, "
+            f"total_iters={steps}))"
+        )
+
+    def decay(optimizer: torch.optim.Optimizer) -> Any:
+        return torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, share, total_iters=steps)
+
+    return decay
 
 
 def _by_function(loss: GANLoss) -> bool:

@@ -22,6 +22,11 @@ _LABELLED = ("minimax", "nonsaturating", "lsgan")  # the losses with a real labe
 _NUMBER_KNOBS: tuple[tuple[str, str, Callable[[float], bool]], ...] = (
     ("g_lr", "a finite positive number, e.g. 1e-4", lambda x: x > 0),
     ("d_lr", "a finite positive number, e.g. 1e-4", lambda x: x > 0),
+    (
+        "lr_decay",
+        "a number in (0, 1]: the share of g_lr and d_lr left at the end (1: constant)",
+        lambda x: 0 < x <= 1,
+    ),
     ("gp_weight", "0 (off) or a finite positive number, e.g. 10", lambda x: x >= 0),
     ("r1_weight", "0 (off) or a finite positive number, e.g. 1", lambda x: x >= 0),
     ("r2_weight", "0 (off) or a finite positive number, e.g. 1", lambda x: x >= 0),
@@ -53,6 +58,7 @@ class Recipe:
     n_critic: int = 1
     g_lr: float = 1e-4
     d_lr: float = 1e-4
+    lr_decay: float = 1.0  # both rates fall linearly to this share of themselves over the run; 1: constant
     optimizer: Optimizer = "adam"
     betas: tuple[float, float] = (0.5, 0.9)
     real_label: float = 1.0

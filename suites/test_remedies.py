@@ -22,7 +22,10 @@ from pytest_ganstab import Recipe, Run, metrics, recipe
 # The failing baselines (see suites/test_phenomena.py for each failure asserted on its own).
 STRONG_D = {"batch_size": 128, "g_width": 32, "d_width": 128, "n_critic": 5, "d_lr": 1e-3}
 MISMATCH = {"batch_size": 128, "g_width": 16, "g_depth": 1, "d_width": 256, "d_depth": 4}
-FAST_G = {"batch_size": 128, "width": 64, "g_lr": 2e-3, "d_lr": 2e-4}
+# G's rate 20× D's, held, on ring8 for 4,000 steps: G collapses onto one or two modes at high quality, at
+# settings where one rate, decayed, converges (suites/test_phenomena.py, cause 5).
+FAST_G = {"batch_size": 128, "width": 64, "betas": (0.5, 0.999), "g_lr": 2e-2, "d_lr": 1e-3}
+COLLAPSE_STEPS = 4000
 DEEP_D = {"batch_size": 128, "width": 64, "d_depth": 8}
 
 
@@ -38,6 +41,7 @@ class Trial:
     better: Literal["higher", "lower"]
     margin: float
     helps: bool  # what was measured on this case (README: "Remedies, measured")
+    smoke: bool = True  # False: too long for the smoke profile's budget, measured from nightly on
 
 
 TRIALS = {
@@ -121,34 +125,45 @@ TRIALS = {
         0.1,
         True,
     ),
-    "ttur-d-4x-faster-undoes-collapse": Trial(
+    # Against the real collapse (G's rate 20× D's: one or two modes at ~100 % HQ) no remedy on D's side
+    # brings coverage back within the healthy run's 4,000 steps (NOTES-converge.md has the figures).
+    "ttur-d-4x-faster-does-not-undo-collapse": Trial(
         recipe("nonsaturating", **FAST_G),
-        recipe("ttur", **{**FAST_G, "d_lr": 8e-3}),
+        recipe("ttur", **{**FAST_G, "d_lr": 4 * FAST_G["g_lr"]}),
         "ring8",
-        1500,
+        COLLAPSE_STEPS,
         "modes",
         "higher",
         2,
-        True,
+        False,
     ),
-    "five-critic-steps-undo-collapse": Trial(
+    "five-critic-steps-do-not-undo-collapse": Trial(
         recipe("nonsaturating", **FAST_G),
         recipe("nonsaturating", **FAST_G, n_critic=5),
         "ring8",
-        1500,
+        COLLAPSE_STEPS,
         "modes",
         "higher",
         2,
-        True,
+        False,
+        smoke=False,
     ),
-    "wgan-clipping-undoes-collapse": Trial(
-        recipe("nonsaturating", **FAST_G), recipe("wgan", **FAST_G), "ring8", 600, "modes", "higher", 2, True
+    "wgan-clipping-does-not-undo-collapse": Trial(
+        recipe("nonsaturating", **FAST_G),
+        recipe("wgan", **FAST_G),
+        "ring8",
+        COLLAPSE_STEPS,
+        "modes",
+        "higher",
+        2,
+        False,
+        smoke=False,
     ),
     "hinge-sn-does-not-undo-collapse": Trial(
         recipe("nonsaturating", **FAST_G),
         recipe("hinge-sn", **FAST_G),
         "ring8",
-        1500,
+        COLLAPSE_STEPS,
         "modes",
         "higher",
         2,
@@ -174,14 +189,36 @@ def per_seed(run: Run, metric: str) -> np.ndarray:
     return metrics.key_metrics(run)[metric].to_numpy(dtype=float)
 
 
+# Trials that share a baseline (the four against the fast-G collapse) train it once per session: a Run
+# depends only on its recipe, toy, steps, seeds, base seed and device, which make the key. The Run is kept
+# by every trial that uses it, so each trial's records still show its baseline.
+_BASELINES: dict[tuple[Any, ...], Run] = {}
+
+
+def baseline_run(ganstab: Any, trial: Trial) -> Run:
+    key = (trial.baseline, trial.toy, ganstab.steps(trial.steps), ganstab.seeds, ganstab.seed, ganstab.device)
+    run = _BASELINES.get(key)
+    if run is None:
+        run = ganstab.train(
+            trial.baseline, trial.toy, steps=trial.steps, name=f"baseline: {trial.baseline.name}"
+        )
+        _BASELINES[key] = run
+    else:
+        ganstab.runs.append(run)
+    return run
+
+
 @pytest.mark.ganstab
 @pytest.mark.parametrize("trial", list(TRIALS.values()), ids=list(TRIALS))
 def test_remedy_against_its_baseline(
     ganstab: Any, record_property: Any, request: pytest.FixtureRequest, trial: Trial
 ) -> None:
-    baseline = ganstab.train(
-        trial.baseline, trial.toy, steps=trial.steps, name=f"baseline: {trial.baseline.name}"
-    )
+    if not trial.smoke and ganstab.profile == "smoke":
+        pytest.skip(
+            f"{trial.remedy.n_critic} D steps per G step for {trial.steps} steps: beyond the smoke profile's "
+            "budget; the nightly and full profiles run it"
+        )
+    baseline = baseline_run(ganstab, trial)
     remedy = ganstab.train(trial.remedy, trial.toy, steps=trial.steps, name=f"remedy: {trial.remedy.name}")
     sign = 1.0 if trial.better == "higher" else -1.0
     gain = sign * (per_seed(remedy, trial.metric) - per_seed(baseline, trial.metric))

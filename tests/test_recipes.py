@@ -86,6 +86,9 @@ def test_unknown_knob_lists_the_known_ones() -> None:
         ({"real_label": "0.9"}, r"real_label='0.9' must be a number in \(0, 1\]"),
         ({"spectral_norm": 1}, "spectral_norm=1 must be True or False"),
         ({"clip": float("inf")}, "clip=inf must be a finite positive number"),
+        ({"lr_decay": 0.0}, r"lr_decay=0.0 must be a number in \(0, 1\]"),
+        ({"lr_decay": 2}, r"lr_decay=2 must be a number in \(0, 1\]"),
+        ({"lr_decay": float("nan")}, r"lr_decay=nan must be a number in \(0, 1\]"),
     ],
 )
 def test_nonsense_values_name_the_knob(overrides: dict[str, object], message: str) -> None:
@@ -103,3 +106,34 @@ def test_recipes_name_exactly_the_losses_that_exist() -> None:
     from pytest_ganstab.recipes import _LOSS_NAMES
 
     assert set(_LOSS_NAMES) == set(LOSSES)  # recipes stay torch-free, so the names are kept twice
+
+
+def test_lr_decay_is_a_linear_schedule_to_that_share_of_both_rates() -> None:
+    """``lr_decay=0.1`` trains exactly as torch's LinearLR from 1 to 0.1 over the run's steps, and the
+    Run's recipe (so its record and history) says which schedule ran; a second schedule is refused."""
+    import torch
+
+    import pytest_ganstab as gs
+
+    small = recipe("nonsaturating", width=8, batch_size=16, g_lr=1e-2, d_lr=1e-2)
+    decayed = gs.train(recipe(small, lr_decay=0.1), "ring8", seeds=2, steps=12)
+    by_hand = gs.train(
+        small,
+        "ring8",
+        seeds=2,
+        steps=12,
+        scheduler=lambda opt: torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.1, total_iters=12),
+    )
+    constant = gs.train(small, "ring8", seeds=2, steps=12)
+    assert torch.equal(decayed.samples(64), by_hand.samples(64))
+    assert not torch.equal(decayed.samples(64), constant.samples(64))
+    assert decayed.recipe.lr_decay == 0.1 and decayed.recipe.to_dict()["lr_decay"] == 0.1
+    assert constant.recipe.lr_decay == 1.0
+    with pytest.raises(ValueError, match="two lr schedules; give one"):
+        gs.train(
+            recipe(small, lr_decay=0.1),
+            "ring8",
+            seeds=1,
+            steps=2,
+            scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, 1),
+        )
