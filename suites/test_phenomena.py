@@ -84,7 +84,7 @@ def test_a_discriminator_much_larger_than_its_generator_dominates(ganstab: Any) 
     assert_no_discriminator_dominance(matched)
 
 
-# Cause 5, at settings where the healthy run converges (measured: NOTES-converge.md). Samples are high
+# Cause 5, at settings where the healthy run converges (docs/design.md §1, cause 5). Samples are high
 # quality (HQ) within 3 sd of a mode; a run judged on modes must first put its samples on them, or noise
 # spread over the plane would "capture" most modes. Adam with betas (0.5, 0.999), width 64.
 CONVERGED = {"width": 64, "betas": (0.5, 0.999)}

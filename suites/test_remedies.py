@@ -126,7 +126,7 @@ TRIALS = {
         True,
     ),
     # Against the real collapse (G's rate 20× D's: one or two modes at ~100 % HQ) no remedy on D's side
-    # brings coverage back within the healthy run's 4,000 steps (NOTES-converge.md has the figures).
+    # brings coverage back within the healthy run's 4,000 steps (docs/design.md §1, cause 5).
     "ttur-d-4x-faster-does-not-undo-collapse": Trial(
         recipe("nonsaturating", **FAST_G),
         recipe("ttur", **{**FAST_G, "d_lr": 4 * FAST_G["g_lr"]}),
