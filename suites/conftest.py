@@ -52,26 +52,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     )
     markdown, csv = write_evidence(records, directory)
     terminalreporter.write_line(f"ganstab: evidence table of {len(records)} runs in {markdown} and {csv}")
-    trials = [
-        value
-        for outcome in ("passed", "failed")
-        for report in terminalreporter.stats.get(outcome, [])
-        if getattr(report, "when", None) == "call"
-        for name, value in report.user_properties
-        if name == "remedy"
-    ]
+    trials = recorded(terminalreporter, "remedy")
     if trials:
         remedies = directory / "remedies.md"
         remedies.write_text(remedies_markdown(trials), encoding="utf-8")
         terminalreporter.write_line(f"ganstab: {len(trials)} remedies side by side in {remedies}")
-    tables = [
-        value
-        for outcome in ("passed", "failed")
-        for report in terminalreporter.stats.get(outcome, [])
-        if getattr(report, "when", None) == "call"
-        for name, value in report.user_properties
-        if name == "pacgan"
-    ]
+    tables = recorded(terminalreporter, "pacgan")
     if tables:
         text = pacgan_markdown(tables)
         pacgan = directory / "pacgan.md"
@@ -80,6 +66,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for line in text.splitlines():
             terminalreporter.write_line(line)
         terminalreporter.write_line(f"ganstab: PacGAN table of {len(tables)} toys in {pacgan}")
+
+
+def recorded(terminalreporter: Any, key: str) -> list[Any]:
+    """The values the tests recorded under ``key`` (``record_property``), passed and failed alike."""
+    return [
+        value
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "when", None) == "call"
+        for name, value in report.user_properties
+        if name == key
+    ]
 
 
 def remedies_markdown(trials: list[dict[str, Any]]) -> str:
