@@ -252,6 +252,11 @@ def train_reference(
     toy = get_toy(data) if isinstance(data, str) else data
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps={steps!r}: must be an integer of at least 1")
+    if recipe.lr_decay != 1.0:  # the plain loop has no schedule: it would train another run silently
+        raise ValueError(
+            f"train_reference: lr_decay={recipe.lr_decay} is not supported by the plain loop; "
+            "use lr_decay=1.0 (constant rates)"
+        )
     dev = resolve_device(device)
     if draws is None:
         if base_seed is None:

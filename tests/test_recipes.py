@@ -137,3 +137,10 @@ def test_lr_decay_is_a_linear_schedule_to_that_share_of_both_rates() -> None:
             steps=2,
             scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, 1),
         )
+
+
+def test_the_plain_reference_loop_refuses_a_decay_it_would_not_apply() -> None:
+    from pytest_ganstab.reference import train_reference
+
+    with pytest.raises(ValueError, match=r"lr_decay=0\.1 is not supported by the plain loop"):
+        train_reference(recipe("nonsaturating", lr_decay=0.1), "ring8", steps=1)
