@@ -5,16 +5,20 @@ side-by-side table and the PacGAN table (suites/test_pacgan.py: the paper's row 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_ganstab.evidence import SPREAD_MARK
 from pytest_ganstab.plugins.state import session_records
 from pytest_ganstab.thresholds import DEFAULTS
+
+if TYPE_CHECKING:
+    from pytest_ganstab import Recipe, Run
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -36,6 +40,31 @@ def threads(request: pytest.FixtureRequest) -> Iterator[int]:
     torch.set_num_threads(count)
     yield count
     torch.set_num_threads(before)
+
+
+class SharedRuns:
+    """Runs that several tests judge, trained once per session: the fast-G collapse is judged by cause 5
+    and by every remedy trial against it. A Run depends only on its recipe, toy, steps, seeds, base seed
+    and device, which make the key. Each test keeps its own copy under its own name, with its own
+    findings, so its records and verdicts are its own."""
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple[Any, ...], Run] = {}
+
+    def train(self, ganstab: Any, recipe: Recipe, toy: str, *, steps: int, name: str) -> Run:
+        key = (recipe, toy, ganstab.steps(steps), ganstab.seeds, ganstab.seed, ganstab.device)
+        trained = self._runs.get(key)
+        if trained is None:
+            trained = self._runs[key] = ganstab.train(recipe, toy, steps=steps, name=name)
+            return trained
+        run = dataclasses.replace(trained, name=name, findings=[])
+        ganstab.runs.append(run)
+        return run
+
+
+@pytest.fixture(scope="session")
+def shared_runs() -> SharedRuns:
+    return SharedRuns()
 
 
 @pytest.hookimpl(trylast=True)

@@ -189,36 +189,20 @@ def per_seed(run: Run, metric: str) -> np.ndarray:
     return metrics.key_metrics(run)[metric].to_numpy(dtype=float)
 
 
-# Trials that share a baseline (the four against the fast-G collapse) train it once per session: a Run
-# depends only on its recipe, toy, steps, seeds, base seed and device, which make the key. The Run is kept
-# by every trial that uses it, so each trial's records still show its baseline.
-_BASELINES: dict[tuple[Any, ...], Run] = {}
-
-
-def baseline_run(ganstab: Any, trial: Trial) -> Run:
-    key = (trial.baseline, trial.toy, ganstab.steps(trial.steps), ganstab.seeds, ganstab.seed, ganstab.device)
-    run = _BASELINES.get(key)
-    if run is None:
-        run = ganstab.train(
-            trial.baseline, trial.toy, steps=trial.steps, name=f"baseline: {trial.baseline.name}"
-        )
-        _BASELINES[key] = run
-    else:
-        ganstab.runs.append(run)
-    return run
-
-
 @pytest.mark.ganstab
 @pytest.mark.parametrize("trial", list(TRIALS.values()), ids=list(TRIALS))
 def test_remedy_against_its_baseline(
-    ganstab: Any, record_property: Any, request: pytest.FixtureRequest, trial: Trial
+    ganstab: Any, shared_runs: Any, record_property: Any, request: pytest.FixtureRequest, trial: Trial
 ) -> None:
     if not trial.smoke and ganstab.profile == "smoke":
         pytest.skip(
             f"{trial.remedy.n_critic} D steps per G step for {trial.steps} steps: beyond the smoke profile's "
             "budget; the nightly and full profiles run it"
         )
-    baseline = baseline_run(ganstab, trial)
+    # The fast-G baseline is the collapse of suites/test_phenomena.py, trained once per session.
+    baseline = shared_runs.train(
+        ganstab, trial.baseline, trial.toy, steps=trial.steps, name=f"baseline: {trial.baseline.name}"
+    )
     remedy = ganstab.train(trial.remedy, trial.toy, steps=trial.steps, name=f"remedy: {trial.remedy.name}")
     sign = 1.0 if trial.better == "higher" else -1.0
     gain = sign * (per_seed(remedy, trial.metric) - per_seed(baseline, trial.metric))
