@@ -51,11 +51,15 @@ class SharedRuns:
     def __init__(self) -> None:
         self._runs: dict[tuple[Any, ...], Run] = {}
 
-    def train(self, ganstab: Any, recipe: Recipe, toy: str, *, steps: int, name: str) -> Run:
-        key = (recipe, toy, ganstab.steps(steps), ganstab.seeds, ganstab.seed, ganstab.device)
+    def train(
+        self, ganstab: Any, recipe: Recipe, toy: str, *, steps: int, name: str, scale_steps: bool = True
+    ) -> Run:
+        trained_steps = ganstab.steps(steps, scale_steps=scale_steps)
+        key = (recipe, toy, trained_steps, ganstab.seeds, ganstab.seed, ganstab.device)
         trained = self._runs.get(key)
         if trained is None:
-            trained = self._runs[key] = ganstab.train(recipe, toy, steps=steps, name=name)
+            trained = ganstab.train(recipe, toy, steps=steps, name=name, scale_steps=scale_steps)
+            self._runs[key] = trained
             return trained
         run = dataclasses.replace(trained, name=name, findings=[])
         ganstab.runs.append(run)

@@ -162,6 +162,10 @@ def test_train_uses_the_resolved_steps_seeds_and_base_seed(pytester: pytest.Pyte
             run = ganstab.train(TINY, "ring8", steps=10)
             assert (run.steps, run.n_seeds, run.base_seed, run.device) == (5, 2, 7, "cpu")
 
+        def test_a_case_calibrated_at_one_length_trains_it_exactly(ganstab):
+            assert ganstab.train(TINY, "ring8", steps=10, scale_steps=False).steps == 10
+            assert (ganstab.steps(10), ganstab.steps(10, scale_steps=False)) == (5, 10)
+
         @pytest.mark.ganstab(steps=4)
         def test_marker_steps_replace_the_tests(ganstab):
             assert ganstab.train(TINY, "ring8", steps=1000).steps == 2
@@ -175,7 +179,7 @@ def test_train_uses_the_resolved_steps_seeds_and_base_seed(pytester: pytest.Pyte
         """,
     )
     options = ["--ganstab-steps-scale", "0.5", "--ganstab-seeds", "2", "--ganstab-seed", "7"]
-    pytester.runpytest("--ganstab", *options, "--ganstab-device", "cpu").assert_outcomes(passed=4)
+    pytester.runpytest("--ganstab", *options, "--ganstab-device", "cpu").assert_outcomes(passed=5)
 
 
 def test_bad_training_input_fails_the_test_with_one_line(pytester: pytest.Pytester) -> None:

@@ -69,12 +69,13 @@ class GanStab:
             self._device = resolve_device(self._settings)
         return self._device
 
-    def steps(self, steps: int | None = None) -> int:
-        """The steps a Run will train: the marker's, else ``steps``, else the default, times the scale."""
+    def steps(self, steps: int | None = None, *, scale_steps: bool = True) -> int:
+        """The steps a Run will train: the marker's, else ``steps``, else the default, times the scale
+        (unless ``scale_steps=False``)."""
         chosen = next(value for value in (self._settings.steps, steps, DEFAULT_STEPS) if value is not None)
         if isinstance(chosen, bool) or not isinstance(chosen, int) or chosen < 1:
             pytest.fail(f"ganstab: steps={steps!r} must be an integer of at least 1", pytrace=False)
-        return self._settings.scaled(chosen)
+        return self._settings.scaled(chosen) if scale_steps else chosen
 
     def train(
         self,
@@ -83,17 +84,20 @@ class GanStab:
         *,
         steps: int | None = None,
         seeds: int | list[int] | None = None,
+        scale_steps: bool = True,
         **options: Any,
     ) -> Run:
         """``pytest_ganstab.train`` with this test's settings.
 
         The marker's ``seeds``, ``steps`` and ``device`` beat the ones given here, which beat the
-        session's; steps are multiplied by the steps scale. Bad arguments fail the test with the engine's
-        one-line message.
+        session's; steps are multiplied by the steps scale, unless ``scale_steps=False``: a case
+        calibrated at one length (a converged run, a paper's schedule) trains exactly ``steps`` under
+        every profile, while the profile's seeds still apply. Bad arguments fail the test with the
+        engine's one-line message.
         """
         from ..engine import train
 
-        chosen_steps = self.steps(steps)
+        chosen_steps = self.steps(steps, scale_steps=scale_steps)
         if seeds is None or self._from_marker("seeds"):
             seeds = self._settings.seeds
         if "device" not in options or self._from_marker("device"):
