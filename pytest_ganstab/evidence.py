@@ -18,6 +18,16 @@ from .stats import bootstrap_ci
 from .thresholds import DEFAULTS
 
 SPREAD_MARK = " †"
+
+
+def spread_note() -> str:
+    """The footnote of every table that marks a mode count with ``SPREAD_MARK``."""
+    return (
+        f"HQ below {DEFAULTS.min_hq:.0%}: most samples lie off every mode, so this mode count measures "
+        "spread, not capture."
+    )
+
+
 # The fields that tell two runs apart; each run is one row of the Markdown table.
 KEYS = ("test", "run", "recipe", "toy", "device", "seeds", "steps")
 
@@ -88,10 +98,7 @@ def evidence_markdown(frame: pd.DataFrame) -> str:
     lines = tables.render([*KEYS, *metrics], body, style="markdown")
     note = "\nMean over seeds with a 95 % bootstrap confidence interval of the mean (expanded percentile).\n"
     if spread:
-        note += (
-            f"\n{SPREAD_MARK.strip()} HQ below {DEFAULTS.min_hq:.0%}: most samples lie off every mode, so "
-            "this mode count measures spread, not capture.\n"
-        )
+        note += f"\n{SPREAD_MARK.strip()} {spread_note()}\n"
     return "\n".join(lines) + "\n" + note
 
 

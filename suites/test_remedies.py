@@ -189,6 +189,10 @@ TRIALS = {
 }
 
 
+def mean_hq(run: Run) -> float:
+    return float(np.nanmean(per_seed(run, "hq")))
+
+
 def per_seed(run: Run, metric: str) -> np.ndarray:
     """A metric's value per seed, from the same public metrics a user calls."""
     if metric in ("d_real", "d_fake"):
@@ -234,6 +238,12 @@ def test_remedy_against_its_baseline(
             "remedy_mean": float(np.nanmean(per_seed(remedy, trial.metric))),
             "seeds_better": f"{seeds_better}/{len(gain)}",
             "helps": improves,
+            # A mode count means capture only beside its share of high-quality samples.
+            **(
+                {"baseline_hq": mean_hq(baseline), "remedy_hq": mean_hq(remedy)}
+                if trial.metric == "modes"
+                else {}
+            ),
         },
     )
     assert improves is trial.helps, (

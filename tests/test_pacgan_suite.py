@@ -1,6 +1,6 @@
-"""The helpers of suites/test_pacgan.py (PacGAN's Table 1 beside ours) and the table suites/conftest.py
-writes from them: the paper's networks, toys and metric definitions, sampling as the paper samples, and
-the difference stated per figure."""
+"""The helpers of suites/test_pacgan.py (PacGAN's Table 1 beside ours) and the tables suites/conftest.py
+writes: the paper's networks, toys and metric definitions, sampling as the paper samples, the difference
+stated per figure, and the remedies' mode counts beside their HQ."""
 
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def test_the_table_puts_the_papers_row_beside_ours(suite: ModuleType, conftest: 
     line = "**ring8**: profile smoke, 2 seeds × 80 steps; training took 1.0 s wall, and train() 0.5 s CPU on "
     assert line + "1 thread" in text
     assert "| ring8 | modes captured | 6.3 ± 0.5 | 4.5 ± 0.5 † |" in text
-    assert "† our HQ is below 50%: most samples lie off every mode, so this mode count measures" in text
+    assert "† ours: HQ below 50%: most samples lie off every mode, so this mode count measures" in text
     assert "-1.8 modes (-29 %; z = -2.5)" in text
     assert all(line in text for line in suite.DIFFERENCES)
 
@@ -184,3 +184,15 @@ def test_a_mean_outside_its_measured_range_fails_and_unmeasured_runs_are_not_jud
         "mean reverse KL (nats) nan",
     ]
     assert suite.judge(measured, collapsed, 81, 4) == [] and suite.judge(None, collapsed, 80, 4) == []
+
+
+def test_the_remedies_table_puts_hq_beside_every_mode_count_and_marks_spread(conftest: ModuleType) -> None:
+    common = {"remedy": "ttur", "baseline": "nonsaturating", "toy": "ring8", "seeds_better": "0/4"}
+    modes = {**common, "trial": "ttur-vs-collapse", "metric": "modes (higher wins)", "helps": False}
+    modes |= {"baseline_mean": 1.0, "baseline_hq": 1.0, "remedy_mean": 3.0, "remedy_hq": 0.02}
+    signal = {**common, "trial": "a-signal", "metric": "g_signal (higher wins)", "helps": True}
+    signal |= {"baseline_mean": 3.55e-10, "remedy_mean": 36.1}
+    text = conftest.remedies_markdown([modes, signal])
+    assert "| modes (higher wins) | 1 (HQ 100%) | 3 (HQ 2%) † | 0/4 | no |" in text
+    assert "| g_signal (higher wins) | 3.55e-10 | 36.1 | 0/4 | yes |" in text
+    assert text.rstrip().endswith("measures spread, not capture.")
