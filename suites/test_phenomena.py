@@ -92,7 +92,8 @@ CONVERGED = {"width": 64, "betas": (0.5, 0.999)}
 # run, G covers the ring (6+ of 8 modes at HQ ≥ 50 %, the assertion's default).
 FAST_G = {**CONVERGED, "batch_size": 128, "g_lr": 2e-2, "d_lr": 1e-3}
 ONE_RATE = {**CONVERGED, "batch_size": 128, "g_lr": 1e-3, "d_lr": 1e-3, "lr_decay": 0.1}
-RING_STEPS = 4000  # the length both sides were measured at: trained exactly under every profile
+# The length both sides were measured at: trained exactly under every profile, which sets the seeds.
+RING_LENGTH = {"steps": 4000, "scale_steps": False}
 # Both sides are judged on at least 3 of 4 seeds (6 of 8 under nightly, 12 of 16 under full): at one rate
 # one seed of 8 keeps 5 ring modes (nightly). Collapse as the papers mean it: a few modes, each hit precisely.
 QUORUM = 0.75
@@ -108,12 +109,7 @@ def test_a_generator_that_outruns_its_discriminator_collapses_onto_few_modes(
     learning rate, decayed, spread over the ring at the same quality."""
     # The same collapse is the baseline of the remedy trials against it (trained once per session).
     collapsing = shared_runs.train(
-        ganstab,
-        recipe("nonsaturating", **FAST_G),
-        "ring8",
-        steps=RING_STEPS,
-        name="G lr 20× D lr",
-        scale_steps=False,
+        ganstab, recipe("nonsaturating", **FAST_G), "ring8", name="G lr 20× D lr", **RING_LENGTH
     )
     with pytest.raises(ModeCoverageError, match="modes"):
         assert_mode_coverage(collapsing, min_modes=6, max_reverse_kl=None)
@@ -126,11 +122,7 @@ def test_a_generator_that_outruns_its_discriminator_collapses_onto_few_modes(
     )
 
     balanced = ganstab.train(
-        recipe("nonsaturating", **ONE_RATE),
-        "ring8",
-        steps=RING_STEPS,
-        name="one learning rate, decayed",
-        scale_steps=False,
+        recipe("nonsaturating", **ONE_RATE), "ring8", name="one learning rate, decayed", **RING_LENGTH
     )
     # Reverse KL is not judged: the weak seeds keep most samples on a few of the modes they capture.
     assert_mode_coverage(balanced, min_modes=6, max_reverse_kl=None, quorum=QUORUM)
@@ -140,7 +132,7 @@ def test_a_generator_that_outruns_its_discriminator_collapses_onto_few_modes(
 # the square at low HQ, or sits on a point between modes); one rate, decayed, converges with batches of 256.
 GRID_ONE_RATE = {**CONVERGED, "batch_size": 256, "g_lr": 2e-3, "d_lr": 2e-3, "lr_decay": 0.1}
 GRID_FAST_G = {**GRID_ONE_RATE, "g_lr": 2e-2}
-GRID_STEPS = 6000
+GRID_LENGTH = {"steps": 6000, "scale_steps": False}
 
 
 @pytest.mark.ganstab
@@ -158,21 +150,13 @@ def test_a_generator_that_outruns_its_discriminator_on_grid25_fails_coverage(gan
     if ganstab.profile == "smoke":
         pytest.skip("two grid25 runs of 6,000 steps: beyond the smoke budget; nightly and full run it")
     fast = ganstab.train(
-        recipe("nonsaturating", **GRID_FAST_G),
-        "grid25",
-        steps=GRID_STEPS,
-        name="G lr 10× D lr",
-        scale_steps=False,
+        recipe("nonsaturating", **GRID_FAST_G), "grid25", name="G lr 10× D lr", **GRID_LENGTH
     )
     with pytest.raises(ModeCoverageError, match="modes"):
         assert_mode_coverage(fast, min_modes=15, max_reverse_kl=None, quorum=QUORUM)
 
     balanced = ganstab.train(
-        recipe("nonsaturating", **GRID_ONE_RATE),
-        "grid25",
-        steps=GRID_STEPS,
-        name="one learning rate, decayed",
-        scale_steps=False,
+        recipe("nonsaturating", **GRID_ONE_RATE), "grid25", name="one learning rate, decayed", **GRID_LENGTH
     )
     assert_mode_coverage(balanced, min_modes=15, max_reverse_kl=None, quorum=QUORUM)
 
