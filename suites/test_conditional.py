@@ -4,6 +4,10 @@ class). Mode coverage over all samples cannot tell; per-class coverage can.
 The recipe's conditional MLP (the label one-hot beside G's latent and D's input) passes; a G that ignores
 its label (an unconditional G under a conditional D) and one that ignores its latent (each class one
 point) fail, under the same settings, each for its own reason.
+
+All three train 300 steps under every profile (nightly adds seeds, not steps): at 900 steps the recipe's
+own cGAN starts to collapse within a class too (per-class recall 0.18 and 0.15 in seeds 0 and 5 of 8,
+measured 2026-12-03), so a longer run would no longer separate the healthy pair from the broken ones.
 """
 
 from __future__ import annotations
@@ -46,7 +50,9 @@ class LabelledDiscriminator(nn.Module):
 
 @pytest.mark.ganstab
 def test_a_conditional_g_that_ignores_its_label_or_its_latent_is_caught_per_class(ganstab: Any) -> None:
-    conditional = ganstab.train(SETTINGS, RING, steps=300, conditional=True, name="cGAN, one-hot MLPs")
+    conditional = ganstab.train(
+        SETTINGS, RING, steps=300, scale_steps=False, conditional=True, name="cGAN, one-hot MLPs"
+    )
     gs.assert_class_coverage(conditional)
 
     def user_pair(uses: str) -> Any:
@@ -54,6 +60,7 @@ def test_a_conditional_g_that_ignores_its_label_or_its_latent_is_caught_per_clas
             gs.recipe("nonsaturating", batch_size=128, g_lr=1e-3, d_lr=1e-3),
             RING,
             steps=300,
+            scale_steps=False,
             conditional=True,
             generator=lambda: LabelledGenerator(uses),
             discriminator=LabelledDiscriminator,
