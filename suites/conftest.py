@@ -43,10 +43,11 @@ def threads(request: pytest.FixtureRequest) -> Iterator[int]:
 
 
 class SharedRuns:
-    """Runs that several tests judge, trained once per session: the fast-G collapse is judged by cause 5
-    and by every remedy trial against it. A Run depends only on its recipe, toy, steps, seeds, base seed
-    and device, which make the key. Each test keeps its own copy under its own name, with its own
-    findings, so its records and verdicts are its own."""
+    """Runs that several tests judge, trained once per session: a remedy trial's baseline is the failing
+    case of suites/test_phenomena.py (the saturating loss, the oversized D, the fast-G collapse), and one
+    baseline serves several trials. A Run depends only on its recipe, toy, steps, seeds, base seed and
+    device, which make the key; training it again would give the same Run bit for bit. Each test keeps its
+    own copy under its own name, with its own findings, so its records and verdicts are its own."""
 
     def __init__(self) -> None:
         self._runs: dict[tuple[Any, ...], Run] = {}

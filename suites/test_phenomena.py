@@ -30,17 +30,20 @@ BALANCED = {"batch_size": 128, "width": 64}
 
 
 @pytest.mark.ganstab
-def test_saturating_loss_with_a_confident_d_starves_the_generator(ganstab: Any) -> None:
+def test_saturating_loss_with_a_confident_d_starves_the_generator(ganstab: Any, shared_runs: Any) -> None:
     """Cause 1. The original min log(1 − D(G(z))) has no gradient where D is sure a sample is fake; the
     non-saturating loss has the same fixed point but keeps G's learning signal."""
-    saturating = ganstab.train(recipe("minimax", **STRONG_D), "ring8", steps=300, name="minimax, strong D")
+    # Both runs are baselines of remedy trials too (suites/test_remedies.py): trained once per session.
+    saturating = shared_runs.train(
+        ganstab, recipe("minimax", **STRONG_D), "ring8", steps=300, name="minimax, strong D"
+    )
     with pytest.raises(GradientHealthError, match="learning signal"):
         assert_gradients_healthy(saturating)
     with pytest.raises(DiscriminatorDominanceError, match="nonsaturating"):
         assert_no_discriminator_dominance(saturating)
 
-    remedy = ganstab.train(
-        recipe("nonsaturating", **STRONG_D), "ring8", steps=300, name="nonsaturating, strong D"
+    remedy = shared_runs.train(
+        ganstab, recipe("nonsaturating", **STRONG_D), "ring8", steps=300, name="nonsaturating, strong D"
     )
     assert_gradients_healthy(remedy)
 
@@ -63,10 +66,12 @@ def test_unbalanced_training_lets_the_discriminator_win(ganstab: Any) -> None:
 
 
 @pytest.mark.ganstab
-def test_a_discriminator_much_larger_than_its_generator_dominates(ganstab: Any) -> None:
+def test_a_discriminator_much_larger_than_its_generator_dominates(ganstab: Any, shared_runs: Any) -> None:
     """Cause 4. A 4-layer D of 256 units against a 1-layer G of 16 wins at equal learning rates; the same
     small G against a D of its own size does not."""
-    mismatched = ganstab.train(
+    # Both runs are also a remedy trial's baseline and remedy: trained once per session.
+    mismatched = shared_runs.train(
+        ganstab,
         recipe("nonsaturating", batch_size=128, g_width=16, g_depth=1, d_width=256, d_depth=4),
         "ring8",
         steps=400,
@@ -75,7 +80,8 @@ def test_a_discriminator_much_larger_than_its_generator_dominates(ganstab: Any) 
     with pytest.raises(DiscriminatorDominanceError, match="capacity"):
         assert_no_discriminator_dominance(mismatched)
 
-    matched = ganstab.train(
+    matched = shared_runs.train(
+        ganstab,
         recipe("nonsaturating", batch_size=128, width=16, depth=1),
         "ring8",
         steps=400,
@@ -94,10 +100,12 @@ FAST_G = {**CONVERGED, "batch_size": 128, "g_lr": 2e-2, "d_lr": 1e-3}
 ONE_RATE = {**CONVERGED, "batch_size": 128, "g_lr": 1e-3, "d_lr": 1e-3, "lr_decay": 0.1}
 # The length both sides were measured at: trained exactly under every profile, which sets the seeds.
 RING_LENGTH = {"steps": 4000, "scale_steps": False}
-# Both sides are judged on at least 3 of 4 seeds (6 of 8 under nightly, 12 of 16 under full): at one rate
-# one seed of 8 keeps 5 ring modes (nightly). Collapse as the papers mean it: a few modes, each hit precisely.
+# The healthy side is judged on at least 3 of 4 seeds (6 of 8 under nightly, 12 of 16 under full; nightly
+# measured 7.75 modes at HQ 79 %). Collapse as the papers mean it: a few modes, each hit precisely. At 20×
+# G's seeds go one of two ways (nightly, 8 seeds): 5 sit on one mode at HQ 100 %, 3 leave the data (0 modes,
+# HQ 0 %). So no seed may spread over the ring, and at least half must collapse.
 QUORUM = 0.75
-COLLAPSED = {"max_modes": 2, "min_hq": 0.9}
+COLLAPSED = {"max_modes": 2, "min_hq": 0.9, "quorum": 0.5}
 
 
 @pytest.mark.ganstab
@@ -105,8 +113,9 @@ def test_a_generator_that_outruns_its_discriminator_collapses_onto_few_modes(
     ganstab: Any, shared_runs: Any
 ) -> None:
     """Cause 5. With G's learning rate 20× D's, G jumps onto whatever D currently scores as most real,
-    faster than D can push it off: its samples sit on one or two modes, at high quality. D and G at one
-    learning rate, decayed, spread over the ring at the same quality."""
+    faster than D can push it off: its samples sit on one or two modes, at high quality, or, on some seeds,
+    off the data altogether; never over the ring. D and G at one learning rate, decayed, spread over the
+    ring at the same quality."""
     # The same collapse is the baseline of the remedy trials against it (trained once per session).
     collapsing = shared_runs.train(
         ganstab, recipe("nonsaturating", **FAST_G), "ring8", name="G lr 20× D lr", **RING_LENGTH
@@ -114,12 +123,13 @@ def test_a_generator_that_outruns_its_discriminator_collapses_onto_few_modes(
     with pytest.raises(ModeCoverageError, match="modes"):
         assert_mode_coverage(collapsing, min_modes=6, max_reverse_kl=None)
     coverage = metrics.key_metrics(collapsing)
-    collapsed = (coverage["modes"] <= COLLAPSED["max_modes"]) & (coverage["hq"] >= COLLAPSED["min_hq"])
-    needed = required_passes(QUORUM, len(coverage))
-    assert collapsed.sum() >= needed, (
-        f"expected ≤ {COLLAPSED['max_modes']} modes at HQ ≥ {COLLAPSED['min_hq']:.0%} on {needed} seeds: "
-        f"modes {coverage['modes'].tolist()}, HQ {coverage['hq'].round(3).tolist()}"
-    )
+    few = coverage["modes"] <= COLLAPSED["max_modes"]
+    collapsed = few & (coverage["hq"] >= COLLAPSED["min_hq"])
+    needed = required_passes(COLLAPSED["quorum"], len(coverage))
+    seen = f"modes {coverage['modes'].tolist()}, HQ {coverage['hq'].round(3).tolist()}"
+    assert few.all(), f"expected every seed on ≤ {COLLAPSED['max_modes']} modes: {seen}"
+    precise = f"≤ {COLLAPSED['max_modes']} modes at HQ ≥ {COLLAPSED['min_hq']:.0%}"
+    assert collapsed.sum() >= needed, f"expected {precise} on {needed} seeds: {seen}"
 
     balanced = ganstab.train(
         recipe("nonsaturating", **ONE_RATE), "ring8", name="one learning rate, decayed", **RING_LENGTH
@@ -138,8 +148,8 @@ GRID_LENGTH = {"steps": 6000, "scale_steps": False}
 @pytest.mark.ganstab
 def test_a_generator_that_outruns_its_discriminator_on_grid25_fails_coverage(ganstab: Any) -> None:
     """Cause 5 on 25 modes. G at 10× D's rate has not put its samples on the modes within 6,000 steps
-    (HQ ≈ 3 %), so it fails coverage; this is not ring8's collapse, so only coverage is judged. One rate,
-    decayed, covers most modes at high quality.
+    (nightly, 8 seeds: 5.8 modes at HQ 5.8 %), so it fails coverage; this is not ring8's collapse, so only
+    coverage is judged. One rate, decayed, covers most modes at high quality (17.6 of 25 at HQ 77 %).
 
     Both train 6,000 steps under every profile (the profile's seeds still apply): over nightly's 18,000,
     both end on about 14 of 25 modes at ≈ 90 % HQ (G at 10× 14.1, one rate 14.75; 8 seeds), as the longer
