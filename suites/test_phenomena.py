@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from baselines import COLLAPSE_STEPS, CONVERGED, FAST_G, MATCHED, MISMATCH, STRONG_D
 
 from pytest_ganstab import (
     assert_gradients_healthy,
@@ -24,8 +25,6 @@ from pytest_ganstab.assertions import DiscriminatorDominanceError, GradientHealt
 from pytest_ganstab.dirac import METHODS, DiracGAN, converges
 from pytest_ganstab.stats import required_passes
 
-# A D that out-trains its G: 5 critic steps at 10× G's learning rate, and 4× G's width.
-STRONG_D = {"batch_size": 128, "g_width": 32, "d_width": 128, "n_critic": 5, "d_lr": 1e-3}
 BALANCED = {"batch_size": 128, "width": 64}
 
 
@@ -72,7 +71,7 @@ def test_a_discriminator_much_larger_than_its_generator_dominates(ganstab: Any, 
     # Both runs are also a remedy trial's baseline and remedy: trained once per session.
     mismatched = shared_runs.train(
         ganstab,
-        recipe("nonsaturating", batch_size=128, g_width=16, g_depth=1, d_width=256, d_depth=4),
+        recipe("nonsaturating", **MISMATCH),
         "ring8",
         steps=400,
         name="G 16×1 vs D 256×4",
@@ -82,7 +81,7 @@ def test_a_discriminator_much_larger_than_its_generator_dominates(ganstab: Any, 
 
     matched = shared_runs.train(
         ganstab,
-        recipe("nonsaturating", batch_size=128, width=16, depth=1),
+        recipe("nonsaturating", **MATCHED),
         "ring8",
         steps=400,
         name="G 16×1 vs D 16×1",
@@ -92,14 +91,11 @@ def test_a_discriminator_much_larger_than_its_generator_dominates(ganstab: Any, 
 
 # Cause 5, at settings where the healthy run converges (docs/design.md §1, cause 5). Samples are high
 # quality (HQ) within 3 sd of a mode; a run judged on modes must first put its samples on them, or noise
-# spread over the plane would "capture" most modes. Adam with betas (0.5, 0.999), width 64.
-CONVERGED = {"width": 64, "betas": (0.5, 0.999)}
-# ring8: G at 20× D's rate, held, lands every latent on one mode; at one rate, decayed to 0.1× over the
-# run, G covers the ring (6+ of 8 modes at HQ ≥ 50 %, the assertion's default).
-FAST_G = {**CONVERGED, "batch_size": 128, "g_lr": 2e-2, "d_lr": 1e-3}
+# spread over the plane would "capture" most modes (CONVERGED, FAST_G: baselines.py). On ring8, at one
+# rate, decayed to 0.1× over the run, G covers the ring (6+ of 8 modes at HQ ≥ 50 %, the assertion's default).
 ONE_RATE = {**CONVERGED, "batch_size": 128, "g_lr": 1e-3, "d_lr": 1e-3, "lr_decay": 0.1}
 # The length both sides were measured at: trained exactly under every profile, which sets the seeds.
-RING_LENGTH = {"steps": 4000, "scale_steps": False}
+RING_LENGTH = {"steps": COLLAPSE_STEPS, "scale_steps": False}
 # The healthy side is judged on at least 3 of 4 seeds (6 of 8 under nightly, 12 of 16 under full; nightly
 # measured 7.75 modes at HQ 79 %). Collapse as the papers mean it: a few modes, each hit precisely. At 20×
 # G's seeds go one of two ways (nightly, 8 seeds): 5 sit on one mode at HQ 100 %, 3 leave the data (0 modes,

@@ -16,16 +16,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pytest
+from baselines import COLLAPSE_STEPS, FAST_G, MATCHED, MISMATCH, STRONG_D
 
 from pytest_ganstab import Recipe, Run, metrics, recipe
 
-# The failing baselines (see suites/test_phenomena.py for each failure asserted on its own).
-STRONG_D = {"batch_size": 128, "g_width": 32, "d_width": 128, "n_critic": 5, "d_lr": 1e-3}
-MISMATCH = {"batch_size": 128, "g_width": 16, "g_depth": 1, "d_width": 256, "d_depth": 4}
-# G's rate 20× D's, held, on ring8 for 4,000 steps: G collapses onto one or two modes at high quality, at
-# settings where one rate, decayed, converges (suites/test_phenomena.py, cause 5).
-FAST_G = {"batch_size": 128, "width": 64, "betas": (0.5, 0.999), "g_lr": 2e-2, "d_lr": 1e-3}
-COLLAPSE_STEPS = 4000
 DEEP_D = {"batch_size": 128, "width": 64, "d_depth": 8}
 
 
@@ -119,7 +113,7 @@ TRIALS = {
     ),
     "matched-capacity-ends-dominance": Trial(
         recipe("nonsaturating", **MISMATCH),
-        recipe("nonsaturating", batch_size=128, width=16, depth=1),
+        recipe("nonsaturating", **MATCHED),
         "ring8",
         400,
         "d_auc",
